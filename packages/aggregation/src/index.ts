@@ -1,0 +1,2 @@
+// Filled in by the aggregation work; nothing is exported yet.
+export {};

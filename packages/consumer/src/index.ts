@@ -1,0 +1,2 @@
+// Planned: see the open issue for @shardline/consumer. Nothing is exported yet.
+export {};

@@ -1,0 +1,2 @@
+// Planned: see the open issue for @shardline/producer. Nothing is exported yet.
+export {};

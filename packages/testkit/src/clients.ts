@@ -1,0 +1,66 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+/** Where a running local stack listens. Plain data, so vitest can hand it from globalSetup to tests. */
+export interface LocalStackEndpoints {
+  kinesisEndpoint: string;
+  dynamoDBEndpoint: string;
+  region: string;
+}
+
+/** Dummy credentials: the emulators accept any, and no real secret ever appears in tests. */
+export const LOCAL_CREDENTIALS = {
+  accessKeyId: 'AKIDSHARDLINELOCAL',
+  secretAccessKey: 'shardline-local-secret',
+} as const;
+
+export interface LocalStackClients {
+  readonly kinesis: KinesisClient;
+  readonly dynamoDB: DynamoDBClient;
+  /** Makes another Kinesis client for this stack (for example with fault-injecting middleware). */
+  createKinesisClient(): KinesisClient;
+  /** Makes another DynamoDB client for this stack. */
+  createDynamoDBClient(): DynamoDBClient;
+  /** Destroys the clients this object made. */
+  destroy(): void;
+}
+
+/**
+ * Builds SDK v3 clients for a local stack. The Kinesis client uses plain HTTP/1.1 (`NodeHttpHandler`):
+ * the SDK's default HTTP/2 handler fails on kinesis-local's larger responses.
+ */
+export function connectLocalStack(endpoints: LocalStackEndpoints): LocalStackClients {
+  const made: Array<{ destroy(): void }> = [];
+  const createKinesisClient = (): KinesisClient => {
+    const client = new KinesisClient({
+      endpoint: endpoints.kinesisEndpoint,
+      region: endpoints.region,
+      credentials: LOCAL_CREDENTIALS,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+    });
+    made.push(client);
+    return client;
+  };
+  const createDynamoDBClient = (): DynamoDBClient => {
+    const client = new DynamoDBClient({
+      endpoint: endpoints.dynamoDBEndpoint,
+      region: endpoints.region,
+      credentials: LOCAL_CREDENTIALS,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+    });
+    made.push(client);
+    return client;
+  };
+  const kinesis = createKinesisClient();
+  const dynamoDB = createDynamoDBClient();
+  return {
+    kinesis,
+    dynamoDB,
+    createKinesisClient,
+    createDynamoDBClient,
+    destroy() {
+      for (const client of made.splice(0)) client.destroy();
+    },
+  };
+}
