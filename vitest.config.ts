@@ -5,7 +5,7 @@ export default defineConfig({
   // clone without building first. Plain `node` resolution (and users) get dist/.
   ssr: { resolve: { conditions: ['@shardline/source', 'node', 'development|production'] } },
   test: {
-    include: ['packages/*/tests/**/*.test.ts', 'examples/*/tests/**/*.test.ts'],
+    include: ['packages/*/tests/**/*.test.ts', 'examples/*/tests/**/*.test.ts', 'tests/**/*.test.ts'],
     globalSetup: ['packages/testkit/src/vitestSetup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -5,12 +5,44 @@ export {
   type LocalStackEndpoints,
 } from './clients.js';
 export {
+  type DynamoDBFaultPlan,
+  type FaultAction,
+  type FaultCall,
+  type FaultController,
+  type FaultCounters,
+  FaultPlanError,
+  type FaultRule,
+  Faults,
+  injectDynamoDBFaults,
+  injectKinesisFaults,
+  type KinesisFaultPlan,
+  MAX_FAULT_DELAY_MS,
+  type PutRecordsEntryFaults,
+  type ServiceErrorAction,
+  seededRandom,
+} from './faults/index.js';
+export {
   type LocalStack,
   LocalStackError,
   type LocalStackOptions,
   startLocalStack,
 } from './localStack.js';
 export { freeLoopbackPort } from './ports.js';
+export {
+  type AcceptedEntry,
+  type EntryLogOptions,
+  evenHashRanges,
+  type KinesisSimulator,
+  type KinesisSimulatorOptions,
+  MAX_HASH_KEY,
+  partitionKeyHash,
+  type RequestLimits,
+  type ShardLimits,
+  type SimulatedShardInfo,
+  SimulatorError,
+  type SimulatorStats,
+  startKinesisSimulator,
+} from './simulator/index.js';
 export {
   type CreateStreamOptions,
   createStream,
