@@ -1,2 +1,42 @@
-// Filled in by the aggregation work; nothing is exported yet.
-export {};
+export { deaggregate, deaggregateAll, deaggregateWithStats } from './deaggregate.js';
+export {
+  type AggregationErrorCode,
+  AggregationFormatError,
+  ChecksumMismatchError,
+  InvalidHashKeyError,
+  InvalidOptionsError,
+  InvalidRecordError,
+  RecordTooLargeError,
+  ShardlineAggregationError,
+} from './errors.js';
+export { FRAMING_BYTES, isAggregated, MAGIC } from './format.js';
+export {
+  hashKey,
+  hashKeyToDecimal,
+  isInHashRange,
+  isValidExplicitHashKey,
+  MAX_HASH_KEY,
+  parseHashKey,
+  partitionKeyHash,
+} from './hashKey.js';
+export {
+  AGGREGATE_PARTITION_KEY,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_RECORDS,
+  MAX_PARTITION_KEY_LENGTH,
+  RecordAggregator,
+  utf8Length,
+} from './RecordAggregator.js';
+export type {
+  AggregatedRecord,
+  AggregationErrorKind,
+  DeaggregateOptions,
+  DeaggregationResult,
+  HashKeyRange,
+  KinesisRecordInput,
+  LambdaKinesisRecordPayload,
+  RecordAggregatorOptions,
+  SdkKinesisRecord,
+  UserRecord,
+  UserRecordInput,
+} from './types.js';

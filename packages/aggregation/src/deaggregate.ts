@@ -1,0 +1,204 @@
+import { AggregationFormatError, ChecksumMismatchError, InvalidRecordError } from './errors.js';
+import type { DecodedRecord } from './format.js';
+import * as format from './format.js';
+import { parseHashKey, partitionKeyHash } from './hashKey.js';
+import type {
+  AggregationErrorKind,
+  DeaggregateOptions,
+  DeaggregationResult,
+  HashKeyRange,
+  KinesisRecordInput,
+  LambdaKinesisRecordPayload,
+  SdkKinesisRecord,
+  UserRecord,
+} from './types.js';
+
+// Bound once: transpiling loaders (tsx, vitest) turn imported bindings into getters, a cost on every call.
+const { checksumMatches, DIGEST_BYTES, decodeAggregate, decodeRecord, FormatFailure, isAggregated, MAGIC } =
+  format;
+
+/**
+ * The user records of one Kinesis record, in order: the aggregate's user records, or the record itself if
+ * it is not an aggregate. See {@link DeaggregateOptions} for checksum, hash range and strictness.
+ * @throws InvalidRecordError if the record has no data; in `strict` mode also ChecksumMismatchError and
+ * AggregationFormatError.
+ */
+export function deaggregate(record: KinesisRecordInput, options?: DeaggregateOptions): UserRecord[] {
+  return deaggregateWithStats(record, options).records;
+}
+
+/** {@link deaggregate} for many Kinesis records, flattened in order. */
+export function deaggregateAll(
+  records: Iterable<KinesisRecordInput>,
+  options?: DeaggregateOptions,
+): UserRecord[] {
+  const out: UserRecord[] = [];
+  for (const record of records) {
+    for (const user of deaggregateWithStats(record, options).records) out.push(user);
+  }
+  return out;
+}
+
+interface NormalizedRecord {
+  bytes: Buffer;
+  partitionKey: string;
+  sequenceNumber: string;
+  approximateArrivalTimestamp: Date | undefined;
+}
+
+// Reused for every decoded Record: decoding fills it, nothing escapes.
+const scratch: DecodedRecord = { partitionKeyIndex: 0, explicitHashKeyIndex: -1, dataStart: 0, dataEnd: 0 };
+
+/** {@link deaggregate}, also reporting how many user records `hashKeyRange` dropped. */
+export function deaggregateWithStats(
+  record: KinesisRecordInput,
+  options: DeaggregateOptions = {},
+): DeaggregationResult {
+  const { verifyChecksum = true, strict = false, hashKeyRange } = options;
+  // Checked for every record, so a bad range is always the caller's error, never a pass-through.
+  const range = hashKeyRange === undefined ? undefined : parseRange(hashKeyRange);
+  const input = normalize(record);
+  const { bytes } = input;
+  if (!isAggregated(bytes)) return { records: [ordinary(input, undefined)], droppedOutOfRange: 0 };
+  if (verifyChecksum && !checksumMatches(bytes)) {
+    if (strict) throw new ChecksumMismatchError();
+    return { records: [ordinary(input, 'checksum')], droppedOutOfRange: 0 };
+  }
+  try {
+    return decodeUserRecords(input, range);
+  } catch (error) {
+    if (!(error instanceof FormatFailure)) throw error;
+    if (strict) throw new AggregationFormatError(error.message, error.offset);
+    return { records: [ordinary(input, 'decode')], droppedOutOfRange: 0 };
+  }
+}
+
+// A consumer passes the same range for every record of a shard: parse it once (keyed by value, so a
+// mutated range object is re-parsed).
+let lastStart: string | bigint | undefined;
+let lastEnd: string | bigint | undefined;
+let lastParsed: [bigint, bigint] = [0n, 0n];
+
+function parseRange({ startingHashKey, endingHashKey }: HashKeyRange): [bigint, bigint] {
+  if (startingHashKey !== lastStart || endingHashKey !== lastEnd) {
+    lastParsed = [parseHashKey(startingHashKey), parseHashKey(endingHashKey)];
+    lastStart = startingHashKey;
+    lastEnd = endingHashKey;
+  }
+  return lastParsed;
+}
+
+function decodeUserRecords(
+  input: NormalizedRecord,
+  range: [bigint, bigint] | undefined,
+): DeaggregationResult {
+  const { bytes, sequenceNumber, approximateArrivalTimestamp } = input;
+  const bodyStart = MAGIC.length;
+  const bodyEnd = bytes.length - DIGEST_BYTES;
+  const { partitionKeys, explicitHashKeys, recordBounds } = decodeAggregate(bytes, bodyStart, bodyEnd);
+  const arrayBuffer = bytes.buffer;
+  const byteOffset = bytes.byteOffset;
+  // Hash keys per table entry, computed once and only when filtering.
+  const partitionKeyHashes: (bigint | undefined)[] = [];
+  const explicitHashKeyValues: (bigint | undefined)[] = [];
+  const records: UserRecord[] = [];
+  let dropped = 0;
+  for (let i = 0, sub = 0; i < recordBounds.length; i += 2, sub++) {
+    decodeRecord(bytes, recordBounds[i] as number, recordBounds[i + 1] as number, bodyStart, scratch);
+    const { partitionKeyIndex, explicitHashKeyIndex, dataStart, dataEnd } = scratch;
+    const partitionKey = partitionKeys[partitionKeyIndex];
+    if (partitionKey === undefined) {
+      throw new FormatFailure(
+        'partition_key_index outside the table',
+        (recordBounds[i] as number) - bodyStart,
+      );
+    }
+    let explicitHashKey: string | undefined;
+    if (explicitHashKeyIndex >= 0) {
+      explicitHashKey = explicitHashKeys[explicitHashKeyIndex];
+      if (explicitHashKey === undefined) {
+        throw new FormatFailure(
+          'explicit_hash_key_index outside the table',
+          (recordBounds[i] as number) - bodyStart,
+        );
+      }
+    }
+    if (range !== undefined) {
+      let key: bigint | undefined;
+      if (explicitHashKey === undefined) {
+        key = partitionKeyHashes[partitionKeyIndex] ??= partitionKeyHash(partitionKey);
+      } else {
+        key = explicitHashKeyValues[explicitHashKeyIndex] ??= parseTableHashKey(
+          explicitHashKey,
+          (recordBounds[i] as number) - bodyStart,
+        );
+      }
+      if (key < range[0] || key > range[1]) {
+        dropped += 1;
+        continue;
+      }
+    }
+    records.push({
+      partitionKey,
+      explicitHashKey,
+      data: new Uint8Array(arrayBuffer, byteOffset + dataStart, dataEnd - dataStart),
+      sequenceNumber,
+      subSequenceNumber: sub,
+      aggregated: true,
+      approximateArrivalTimestamp,
+    });
+  }
+  return { records, droppedOutOfRange: dropped };
+}
+
+function parseTableHashKey(value: string, at: number): bigint {
+  try {
+    return parseHashKey(value);
+  } catch {
+    throw new FormatFailure('explicit hash key is not a decimal 128-bit integer', at);
+  }
+}
+
+function ordinary(input: NormalizedRecord, aggregationError: AggregationErrorKind | undefined): UserRecord {
+  const user: UserRecord = {
+    partitionKey: input.partitionKey,
+    explicitHashKey: undefined,
+    data: input.bytes,
+    sequenceNumber: input.sequenceNumber,
+    subSequenceNumber: 0,
+    aggregated: false,
+    approximateArrivalTimestamp: input.approximateArrivalTimestamp,
+  };
+  if (aggregationError !== undefined) user.aggregationError = aggregationError;
+  return user;
+}
+
+function normalize(record: KinesisRecordInput): NormalizedRecord {
+  if (typeof record !== 'object' || record === null) throw new InvalidRecordError('record must be an object');
+  if ('Data' in record || 'PartitionKey' in record || 'SequenceNumber' in record) {
+    return normalizeSdk(record as SdkKinesisRecord);
+  }
+  const lambda = record as LambdaKinesisRecordPayload;
+  if (typeof lambda.data !== 'string') throw new InvalidRecordError('record has no data');
+  const seconds = lambda.approximateArrivalTimestamp;
+  return {
+    // One allocation the size of the decoded input; every user record's data is a view into it.
+    bytes: Buffer.from(lambda.data, 'base64'),
+    partitionKey: lambda.partitionKey ?? '',
+    sequenceNumber: lambda.sequenceNumber ?? '',
+    approximateArrivalTimestamp:
+      typeof seconds === 'number' ? new Date(Math.round(seconds * 1000)) : undefined,
+  };
+}
+
+function normalizeSdk(record: SdkKinesisRecord): NormalizedRecord {
+  const data = record.Data;
+  if (!(data instanceof Uint8Array)) throw new InvalidRecordError('record has no Data');
+  return {
+    // A Buffer view of the same memory (no copy), for its string decoding.
+    bytes: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    partitionKey: record.PartitionKey ?? '',
+    sequenceNumber: record.SequenceNumber ?? '',
+    approximateArrivalTimestamp: record.ApproximateArrivalTimestamp,
+  };
+}

@@ -1,0 +1,90 @@
+/** Every error code this package throws. Stable: match on `code`, not on messages. */
+export type AggregationErrorCode =
+  | 'RECORD_TOO_LARGE'
+  | 'INVALID_RECORD'
+  | 'INVALID_HASH_KEY'
+  | 'INVALID_OPTIONS'
+  | 'AGGREGATION_FORMAT'
+  | 'CHECKSUM_MISMATCH';
+
+/** Base class of every error this package throws. */
+export class ShardlineAggregationError extends Error {
+  /** Machine-readable reason. */
+  readonly code: AggregationErrorCode;
+  /** Whether retrying the same call can succeed. Nothing here is retriable: the input itself is at fault. */
+  readonly retriable: boolean;
+
+  constructor(
+    code: AggregationErrorCode,
+    message: string,
+    options?: { cause?: unknown; retriable?: boolean },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options?.retriable ?? false;
+  }
+}
+
+/**
+ * A user record that cannot fit in one Kinesis record even on its own (data plus partition key, in UTF-8
+ * bytes, over `maxBytes`). Thrown by `RecordAggregator.add`; nothing pending is affected.
+ */
+export class RecordTooLargeError extends ShardlineAggregationError {
+  /** Bytes the smallest Kinesis record holding this user record would take. */
+  readonly size: number;
+  /** The limit it was checked against. */
+  readonly maxBytes: number;
+
+  constructor(size: number, maxBytes: number) {
+    super('RECORD_TOO_LARGE', `user record needs ${size} bytes, more than maxBytes ${maxBytes}`);
+    this.size = size;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/** A user record or Kinesis record that is not well-formed (for example an empty partition key, no data). */
+export class InvalidRecordError extends ShardlineAggregationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_RECORD', message, options);
+  }
+}
+
+/** An explicit hash key or hash key range bound that is not a decimal integer in 0..2^128-1. */
+export class InvalidHashKeyError extends ShardlineAggregationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_HASH_KEY', message, options);
+  }
+}
+
+/** An option outside its documented range. */
+export class InvalidOptionsError extends ShardlineAggregationError {
+  constructor(message: string) {
+    super('INVALID_OPTIONS', message);
+  }
+}
+
+/**
+ * An aggregated record whose protobuf body is malformed (truncated, bad varint, index out of table range,
+ * required field missing). Thrown only by `deaggregate` with `strict: true`; otherwise the record is passed
+ * through whole, flagged `aggregationError: 'decode'`.
+ */
+export class AggregationFormatError extends ShardlineAggregationError {
+  /** Byte offset in the protobuf body (after the magic) where decoding failed. */
+  readonly offset: number;
+
+  constructor(message: string, offset: number) {
+    super('AGGREGATION_FORMAT', `${message} at byte ${offset}`);
+    this.offset = offset;
+  }
+}
+
+/**
+ * An aggregated record whose MD5 trailer does not match its body. Thrown only by `deaggregate` with
+ * `strict: true`; otherwise the record is passed through whole, flagged `aggregationError: 'checksum'`.
+ */
+export class ChecksumMismatchError extends ShardlineAggregationError {
+  constructor() {
+    super('CHECKSUM_MISMATCH', 'aggregated record MD5 checksum does not match its body');
+  }
+}
