@@ -23,7 +23,7 @@ export interface Fixture {
 }
 
 export function loadFixtures(): Fixture[] {
-  const path = new URL('../../../../shared/fixtures/kpl/kpl-records.json', import.meta.url);
+  const path = new URL('./fixtures/kpl-records.json', import.meta.url);
   return (JSON.parse(readFileSync(path, 'utf8')) as { fixtures: Fixture[] }).fixtures;
 }
 
