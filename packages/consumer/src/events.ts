@@ -1,0 +1,73 @@
+import type { ConsumerError } from './errors.js';
+
+/** Every event the consumer emits and its payload. */
+export interface ConsumerEvents {
+  /** The worker started (table ready, first shard sync done). */
+  started: { workerId: string };
+  /** The worker stopped; every lease it held has been released or lost. */
+  stopped: { workerId: string };
+  /** This worker took a lease. `stolen` when it came from a live worker to rebalance. */
+  leaseAcquired: { shardId: string; stolen: boolean };
+  /** This worker lost a lease: `taken` by another worker, or `expired` because renewals failed. */
+  leaseLost: { shardId: string; reason: 'taken' | 'expired' };
+  /** This worker gave a lease up (shard finished, processing given up, or stop()). */
+  leaseReleased: { shardId: string };
+  /** A shard was read to its end and checkpointed at SHARD_END; its children may now start. */
+  shardEnded: { shardId: string; childShardIds: string[] };
+  /** A checkpoint was written. */
+  checkpoint: { shardId: string; sequenceNumber: string; subSequenceNumber: number };
+  /**
+   * The processor threw. `willRetry` says whether the same batch is retried; when retries are exhausted the
+   * lease is released (or, with `onProcessingFailure: 'skip'`, the batch is skipped and `batchSkipped` follows).
+   */
+  processingError: { shardId: string; error: ConsumerError; attempt: number; willRetry: boolean };
+  /** Opt-in only (`onProcessingFailure: 'skip'`): a batch was given up after failing every attempt. */
+  batchSkipped: { shardId: string; records: number; firstSequenceNumber: string; lastSequenceNumber: string };
+  /** User records dropped because their hash key is outside the shard's range (after a reshard). */
+  recordsFiltered: { shardId: string; count: number };
+  /** A background operation failed and will be retried (renew, take, sync, fetch, release). */
+  error: { operation: string; error: unknown; shardId?: string };
+}
+
+export type ConsumerEventName = keyof ConsumerEvents;
+export type ConsumerListener<E extends ConsumerEventName> = (payload: ConsumerEvents[E]) => void;
+
+/**
+ * A small typed emitter. `has()` lets hot paths skip building payloads nobody listens to; a listener that
+ * throws is isolated (it cannot break the worker). Unlike Node's EventEmitter an unheard `error` is not
+ * thrown.
+ */
+export class TypedEvents {
+  readonly #listeners = new Map<ConsumerEventName, Set<(payload: never) => void>>();
+
+  on<E extends ConsumerEventName>(event: E, listener: ConsumerListener<E>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener as (payload: never) => void);
+    return () => this.off(event, listener);
+  }
+
+  off<E extends ConsumerEventName>(event: E, listener: ConsumerListener<E>): void {
+    this.#listeners.get(event)?.delete(listener as (payload: never) => void);
+  }
+
+  has(event: ConsumerEventName): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
+  emit<E extends ConsumerEventName>(event: E, payload: ConsumerEvents[E] | (() => ConsumerEvents[E])): void {
+    const set = this.#listeners.get(event);
+    if (!set || set.size === 0) return;
+    const value = typeof payload === 'function' ? payload() : payload;
+    for (const listener of set) {
+      try {
+        (listener as ConsumerListener<E>)(value);
+      } catch {
+        // A faulty listener must not take the worker down.
+      }
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * One row of the lease table, in the KCL 2.x vocabulary. Leases know nothing of records: `checkpoint` is an
+ * opaque string (a sequence number or a sentinel such as `SHARD_END`).
+ */
+export interface Lease {
+  /** The shard id (the table's hash key). */
+  readonly leaseKey: string;
+  /** Worker id of the owner; undefined when nobody owns the lease. */
+  readonly leaseOwner: string | undefined;
+  /** Optimistic-concurrency token, bumped by every renew, take, checkpoint and evict. */
+  readonly leaseCounter: number;
+  readonly checkpoint: string;
+  readonly checkpointSubSequenceNumber: number;
+  readonly ownerSwitchesSinceCheckpoint: number;
+  /** Parent shard ids (`parentShardId`, a string set). Empty for a shard without parents. */
+  readonly parentShardIds: readonly string[];
+  /** Child shard ids (`childShardIds`), written when the shard ends. */
+  readonly childShardIds: readonly string[];
+  /** Decimal hash range of the shard, when known. */
+  readonly startingHashKey: string | undefined;
+  readonly endingHashKey: string | undefined;
+}
+
+/** What is needed to create a lease; counters start at 0 and the lease starts unowned. */
+export interface NewLease {
+  leaseKey: string;
+  checkpoint: string;
+  checkpointSubSequenceNumber?: number;
+  parentShardIds?: readonly string[];
+  startingHashKey?: string;
+  endingHashKey?: string;
+}
+
+export const SHARD_END = 'SHARD_END';
+
+/** Whether the shard behind this lease has been read to the end and checkpointed there. */
+export function isFinished(lease: Lease): boolean {
+  return lease.checkpoint === SHARD_END;
+}

@@ -1,0 +1,141 @@
+import { forEachLimited } from '../backoff.js';
+import type { Lease } from './Lease.js';
+import type { LeaseStore } from './LeaseStore.js';
+
+/** Why a held lease was dropped. */
+export type LeaseLossReason = 'taken' | 'expired' | 'released';
+
+interface HeldLease {
+  lease: Lease;
+  /** Local monotonic time at which the last successful write on this lease was *sent*. */
+  lastWriteSentAt: number;
+  /** Serializes writes on one lease so renewals and checkpoints never race each other on the counter. */
+  chain: Promise<unknown>;
+}
+
+/** Options for {@link LeaseRenewer}. */
+export interface LeaseRenewerOptions {
+  store: LeaseStore;
+  workerId: string;
+  failoverTimeMs: number;
+  renewIntervalMs: number;
+  /** Renewals in flight at once. */
+  maxConcurrentRenewals: number;
+  now: () => number;
+  onLost: (lease: Lease, reason: LeaseLossReason) => void;
+  onRenewed?: () => void;
+  onError?: (error: unknown, leaseKey: string) => void;
+}
+
+/**
+ * Keeps this worker's leases alive and is the single writer for them. A lease counts as held only while its
+ * last successful write was sent less than `failoverTimeMs` ago by this worker's clock; observers judge
+ * expiry from when they *saw* the counter move, which is later, so two workers never both believe they hold
+ * a lease.
+ */
+export class LeaseRenewer {
+  readonly #options: LeaseRenewerOptions;
+  readonly #held = new Map<string, HeldLease>();
+
+  constructor(options: LeaseRenewerOptions) {
+    this.#options = options;
+  }
+
+  /** Starts tracking a lease this worker has just taken (the take write was sent at `sentAt`). */
+  add(lease: Lease, sentAt: number): void {
+    this.#held.set(lease.leaseKey, { lease, lastWriteSentAt: sentAt, chain: Promise.resolve() });
+  }
+
+  heldKeys(): string[] {
+    return [...this.#held.keys()];
+  }
+
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** The current lease if this worker still holds it (and has renewed it in time). */
+  get(leaseKey: string): Lease | undefined {
+    const held = this.#held.get(leaseKey);
+    if (!held) return undefined;
+    if (this.#options.now() - held.lastWriteSentAt >= this.#options.failoverTimeMs) {
+      this.#drop(leaseKey, 'expired');
+      return undefined;
+    }
+    return held.lease;
+  }
+
+  /**
+   * Renews every held lease that has not been written (renewed or checkpointed) within the renew interval:
+   * a checkpoint moves the counter just as well, so busy shards cost no extra renewal writes.
+   */
+  async renewAll(): Promise<void> {
+    const due = [...this.#held.entries()].filter(
+      ([, held]) => this.#options.now() - held.lastWriteSentAt >= this.#options.renewIntervalMs * 0.9,
+    );
+    await forEachLimited(due, this.#options.maxConcurrentRenewals, async ([leaseKey]) => {
+      await this.write(leaseKey, (lease) =>
+        this.#options.store.renewLease(lease, this.#options.workerId),
+      ).then(
+        (result) => {
+          if (result) this.#options.onRenewed?.();
+        },
+        (error: unknown) => {
+          this.#options.onError?.(error, leaseKey);
+          // A renewal that keeps failing ends in local expiry; `get` drops it and reports the loss.
+          this.get(leaseKey);
+        },
+      );
+    });
+  }
+
+  /**
+   * Runs one conditional write on a held lease, serialized with every other write on it. Resolves to the
+   * written lease, or `undefined` when the lease is no longer ours (the loss is reported once). Store errors
+   * (throttling, network) reject and leave the lease held.
+   */
+  write(leaseKey: string, fn: (lease: Lease) => Promise<Lease | undefined>): Promise<Lease | undefined> {
+    const held = this.#held.get(leaseKey);
+    if (!held) return Promise.resolve(undefined);
+    const run = held.chain.then(async () => {
+      const lease = this.get(leaseKey);
+      if (!lease) return undefined;
+      const sentAt = this.#options.now();
+      const written = await fn(lease);
+      const current = this.#held.get(leaseKey);
+      if (!current) return undefined;
+      if (!written) {
+        this.#drop(leaseKey, 'taken');
+        return undefined;
+      }
+      current.lease = written;
+      current.lastWriteSentAt = sentAt;
+      return written;
+    });
+    held.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Gives a lease up in the table (evict) so another worker can take it at once. */
+  async release(leaseKey: string): Promise<void> {
+    const held = this.#held.get(leaseKey);
+    if (!held) return;
+    await held.chain;
+    const lease = this.#held.get(leaseKey)?.lease;
+    if (!lease) return;
+    this.#held.delete(leaseKey);
+    try {
+      await this.#options.store.evictLease(lease, this.#options.workerId);
+    } finally {
+      // Even if the evict failed the lease is no longer processed here; it then expires normally.
+      this.#options.onLost(lease, 'released');
+    }
+  }
+
+  #drop(leaseKey: string, reason: LeaseLossReason): void {
+    const held = this.#held.get(leaseKey);
+    if (!held) return;
+    this.#held.delete(leaseKey);
+    this.#options.onLost(held.lease, reason);
+  }
+}

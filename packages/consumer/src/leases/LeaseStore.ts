@@ -1,0 +1,31 @@
+import type { Lease, NewLease } from './Lease.js';
+
+/**
+ * Storage for leases. Every write is a single-item conditional write on `leaseCounter` (or the owner for
+ * evict). A lost race is a return value (`undefined` / `false`), never an exception; exceptions mean the
+ * store itself failed (throttling, network, permissions) and may be retried.
+ */
+export interface LeaseStore {
+  /** Creates the table if it does not exist and waits until it is usable. */
+  ensureTable(): Promise<void>;
+  /** Every lease (a consistent scan, following pagination). */
+  listLeases(): Promise<Lease[]>;
+  getLease(leaseKey: string): Promise<Lease | undefined>;
+  /** Creates the lease unless one with that key exists. Returns whether this call created it. */
+  createLeaseIfNotExists(lease: NewLease): Promise<boolean>;
+  /** Bumps the counter if it is still `lease.leaseCounter` and `owner` still owns it. */
+  renewLease(lease: Lease, owner: string): Promise<Lease | undefined>;
+  /** Sets the owner to `owner` if the counter is still `lease.leaseCounter` (take or steal). */
+  takeLease(lease: Lease, owner: string): Promise<Lease | undefined>;
+  /** Removes the owner if it is still `owner`. Returns false when someone else owns it by now. */
+  evictLease(lease: Lease, owner: string): Promise<boolean>;
+  /** Writes a checkpoint if the counter is still `lease.leaseCounter` and `owner` still owns it. */
+  checkpoint(
+    lease: Lease,
+    owner: string,
+    checkpoint: string,
+    subSequenceNumber: number,
+  ): Promise<Lease | undefined>;
+  /** Adds child shard ids to a lease (idempotent; no counter condition, as in the KCL). */
+  addChildShardIds(leaseKey: string, childShardIds: readonly string[]): Promise<void>;
+}

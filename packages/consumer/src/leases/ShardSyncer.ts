@@ -1,0 +1,103 @@
+import { type KinesisClient, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
+import type { NewLease } from './Lease.js';
+import type { LeaseStore } from './LeaseStore.js';
+
+/** How the stream is addressed in Kinesis calls: by name or by ARN. */
+export type StreamRef = { StreamName: string } | { StreamARN: string };
+
+/** Options for {@link ShardSyncer}. */
+export interface ShardSyncerOptions {
+  kinesis: KinesisClient;
+  stream: StreamRef;
+  store: LeaseStore;
+  /** Checkpoint for a shard with no leased ancestor: `TRIM_HORIZON`, `LATEST` or `AT_TIMESTAMP`. */
+  initialCheckpoint: 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
+  /** Bounds ListShards pagination. @defaultValue `1_000` */
+  maxPages?: number;
+  signal?: AbortSignal;
+}
+
+/** Result of one sync: the shards seen and how many leases this call created. */
+export interface SyncResult {
+  shards: Shard[];
+  created: number;
+}
+
+/**
+ * Creates leases for shards that have none, parents before children. A shard whose parent has a lease
+ * starts at TRIM_HORIZON (the parent's worker reads up to the split, the child continues from there).
+ * With LATEST, closed shards without a leased descendant path get no lease. Idempotent and safe to run on
+ * every worker at once: creation is PutItem-if-absent and racing creators write identical items.
+ */
+export class ShardSyncer {
+  readonly #options: ShardSyncerOptions;
+
+  constructor(options: ShardSyncerOptions) {
+    this.#options = options;
+  }
+
+  async sync(): Promise<SyncResult> {
+    const shards = await this.listShards();
+    const leases = await this.#options.store.listLeases();
+    const leased = new Set(leases.map((lease) => lease.leaseKey));
+    let created = 0;
+    for (const shard of parentsFirst(shards)) {
+      const shardId = shard.ShardId;
+      if (!shardId || leased.has(shardId)) continue;
+      const parents = parentIds(shard);
+      const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
+      let checkpoint: string = this.#options.initialCheckpoint;
+      if (parents.some((parent) => leased.has(parent))) checkpoint = 'TRIM_HORIZON';
+      else if (closed && checkpoint === 'LATEST') continue;
+      const lease: NewLease = { leaseKey: shardId, checkpoint, parentShardIds: parents };
+      if (shard.HashKeyRange?.StartingHashKey) lease.startingHashKey = shard.HashKeyRange.StartingHashKey;
+      if (shard.HashKeyRange?.EndingHashKey) lease.endingHashKey = shard.HashKeyRange.EndingHashKey;
+      if (await this.#options.store.createLeaseIfNotExists(lease)) created++;
+      leased.add(shardId);
+    }
+    return { shards, created };
+  }
+
+  /** Every shard of the stream, open and closed, following pagination. */
+  async listShards(): Promise<Shard[]> {
+    const shards: Shard[] = [];
+    let nextToken: string | undefined;
+    const maxPages = this.#options.maxPages ?? 1_000;
+    for (let page = 0; page < maxPages; page++) {
+      const response = await this.#options.kinesis.send(
+        new ListShardsCommand(nextToken ? { NextToken: nextToken } : { ...this.#options.stream }),
+        { abortSignal: this.#options.signal },
+      );
+      shards.push(...(response.Shards ?? []));
+      nextToken = response.NextToken;
+      if (!nextToken) return shards;
+    }
+    throw new Error(`ListShards paginated more than ${maxPages} pages`);
+  }
+}
+
+export function parentIds(shard: Shard): string[] {
+  const ids: string[] = [];
+  if (shard.ParentShardId) ids.push(shard.ParentShardId);
+  if (shard.AdjacentParentShardId) ids.push(shard.AdjacentParentShardId);
+  return ids;
+}
+
+/** Orders shards so every parent present in the list comes before its children. */
+function parentsFirst(shards: readonly Shard[]): Shard[] {
+  const byId = new Map(shards.map((shard) => [shard.ShardId ?? '', shard]));
+  const ordered: Shard[] = [];
+  const visited = new Set<string>();
+  const visit = (shard: Shard): void => {
+    const id = shard.ShardId ?? '';
+    if (visited.has(id)) return;
+    visited.add(id);
+    for (const parent of parentIds(shard)) {
+      const parentShard = byId.get(parent);
+      if (parentShard) visit(parentShard);
+    }
+    ordered.push(shard);
+  };
+  for (const shard of shards) visit(shard);
+  return ordered;
+}

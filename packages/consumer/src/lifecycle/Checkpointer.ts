@@ -1,0 +1,195 @@
+import { backoffDelay, sleep } from '../backoff.js';
+import {
+  CheckpointFailedError,
+  CheckpointOutOfRangeError,
+  ConsumerError,
+  LeaseLostError,
+} from '../errors.js';
+import { SHARD_END } from '../leases/Lease.js';
+import type { LeaseRenewer } from '../leases/LeaseRenewer.js';
+import type { LeaseStore } from '../leases/LeaseStore.js';
+import { compareExtended, type ExtendedSequenceNumber, isSequenceNumber } from '../types.js';
+
+/** Records progress for one shard. Handed to the processor. */
+export interface Checkpointer {
+  /**
+   * With no argument: checkpoints everything delivered so far (at shard end: writes `SHARD_END`). With a
+   * sequence number: that Kinesis record is done; pass `subSequenceNumber` to stop inside an aggregate
+   * (user records up to and including it are done). Rejects with `CheckpointOutOfRangeError` outside
+   * [last checkpoint, last delivered] and with `LeaseLostError` once this worker no longer holds the lease.
+   */
+  checkpoint(sequenceNumber?: string, subSequenceNumber?: number): Promise<void>;
+  /** Same, taking a delivered record (`{ sequenceNumber, subSequenceNumber }`). */
+  checkpointRecord(record: ExtendedSequenceNumber): Promise<void>;
+}
+
+/** Options for {@link ShardCheckpointer}. */
+export interface ShardCheckpointerOptions {
+  shardId: string;
+  workerId: string;
+  store: LeaseStore;
+  renewer: LeaseRenewer;
+  /** The checkpoint the shard started from (sequence number or sentinel) and its sub-sequence number. */
+  initial: { checkpoint: string; subSequenceNumber: number };
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  onCheckpoint?: (checkpoint: string, subSequenceNumber: number) => void;
+}
+
+/** Bound on remembered aggregate sizes (see `#lastSubOf`); beyond it the oldest are forgotten. */
+const MAX_TRACKED_AGGREGATES = 100_000;
+
+/**
+ * The fenced checkpointer of one shard consumer. Checkpoints are serialized, validated against the range
+ * [last checkpoint, largest delivered], and written with a condition on the lease counter through the
+ * renewer, so a worker that lost the lease can never overwrite the new owner's progress.
+ */
+export class ShardCheckpointer implements Checkpointer {
+  readonly #options: ShardCheckpointerOptions;
+  #last: ExtendedSequenceNumber | undefined;
+  #lastSentinel: string | undefined;
+  #largestDelivered: ExtendedSequenceNumber | undefined;
+  /** Last sub-sequence number of each delivered aggregate, so `checkpoint(seq)` covers the whole record. */
+  readonly #lastSubOf = new Map<string, number>();
+  #chain: Promise<unknown> = Promise.resolve();
+  #shardEnded = false;
+  #closed = false;
+
+  constructor(options: ShardCheckpointerOptions) {
+    this.#options = options;
+    const { checkpoint, subSequenceNumber } = options.initial;
+    if (isSequenceNumber(checkpoint)) this.#last = { sequenceNumber: checkpoint, subSequenceNumber };
+    else this.#lastSentinel = checkpoint;
+  }
+
+  /** The last checkpoint written (or started from): a sequence number or a sentinel. */
+  get lastCheckpoint(): { checkpoint: string; subSequenceNumber: number } {
+    if (this.#last)
+      return { checkpoint: this.#last.sequenceNumber, subSequenceNumber: this.#last.subSequenceNumber };
+    return { checkpoint: this.#lastSentinel ?? 'TRIM_HORIZON', subSequenceNumber: 0 };
+  }
+
+  get largestDelivered(): ExtendedSequenceNumber | undefined {
+    return this.#largestDelivered;
+  }
+
+  /** Called before records reach the processor. */
+  markDelivered(records: readonly ExtendedSequenceNumber[], aggregated: (index: number) => boolean): void {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as ExtendedSequenceNumber;
+      if (aggregated(i)) {
+        const known = this.#lastSubOf.get(record.sequenceNumber) ?? -1;
+        if (record.subSequenceNumber > known)
+          this.#lastSubOf.set(record.sequenceNumber, record.subSequenceNumber);
+      }
+    }
+    while (this.#lastSubOf.size > MAX_TRACKED_AGGREGATES) {
+      const oldest = this.#lastSubOf.keys().next().value;
+      if (oldest === undefined) break;
+      this.#lastSubOf.delete(oldest);
+    }
+    const last = records[records.length - 1];
+    if (last) this.#largestDelivered = { ...last };
+  }
+
+  /** From now on `checkpoint()` without arguments means SHARD_END. */
+  enterShardEnd(): void {
+    this.#shardEnded = true;
+  }
+
+  /** Fences this checkpointer for good (lease lost, released, or the shard consumer finished). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  get isAtShardEnd(): boolean {
+    return this.#lastSentinel === SHARD_END;
+  }
+
+  checkpointRecord(record: ExtendedSequenceNumber): Promise<void> {
+    return this.checkpoint(record.sequenceNumber, record.subSequenceNumber);
+  }
+
+  checkpoint(sequenceNumber?: string, subSequenceNumber?: number): Promise<void> {
+    const run = this.#chain.then(() => this.#checkpoint(sequenceNumber, subSequenceNumber));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #checkpoint(
+    sequenceNumber: string | undefined,
+    subSequenceNumber: number | undefined,
+  ): Promise<void> {
+    const { shardId } = this.#options;
+    if (this.#closed) throw new LeaseLostError(shardId);
+    if (sequenceNumber === undefined && this.#shardEnded) {
+      await this.#write(SHARD_END, 0);
+      this.#last = undefined;
+      this.#lastSentinel = SHARD_END;
+      return;
+    }
+    if (this.#lastSentinel === SHARD_END) {
+      throw new CheckpointOutOfRangeError(`shard ${shardId} is already checkpointed at SHARD_END`);
+    }
+    let target: ExtendedSequenceNumber;
+    if (sequenceNumber === undefined) {
+      if (!this.#largestDelivered) return; // nothing delivered yet: nothing to record
+      target = this.#largestDelivered;
+    } else {
+      if (!isSequenceNumber(sequenceNumber)) {
+        throw new CheckpointOutOfRangeError(`"${sequenceNumber}" is not a sequence number`);
+      }
+      if (
+        subSequenceNumber !== undefined &&
+        !(Number.isInteger(subSequenceNumber) && subSequenceNumber >= 0)
+      ) {
+        throw new CheckpointOutOfRangeError(`subSequenceNumber must be a non-negative integer`);
+      }
+      target = {
+        sequenceNumber,
+        subSequenceNumber: subSequenceNumber ?? this.#lastSubOf.get(sequenceNumber) ?? 0,
+      };
+    }
+    if (
+      !this.#largestDelivered ||
+      compareExtended(target, this.#largestDelivered) > 0 ||
+      (this.#last && compareExtended(target, this.#last) < 0)
+    ) {
+      throw new CheckpointOutOfRangeError(
+        `checkpoint ${target.sequenceNumber}/${target.subSequenceNumber} is outside [last checkpoint, last delivered] on ${shardId}`,
+      );
+    }
+    if (this.#last && compareExtended(target, this.#last) === 0) return;
+    await this.#write(target.sequenceNumber, target.subSequenceNumber);
+    this.#last = { ...target };
+    this.#lastSentinel = undefined;
+    for (const seq of this.#lastSubOf.keys()) {
+      if (BigInt(seq) <= BigInt(target.sequenceNumber)) this.#lastSubOf.delete(seq);
+      else break; // insertion order is delivery order
+    }
+  }
+
+  async #write(checkpoint: string, subSequenceNumber: number): Promise<void> {
+    const { shardId, store, renewer, workerId, maxAttempts } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await renewer.write(shardId, (lease) =>
+          store.checkpoint(lease, workerId, checkpoint, subSequenceNumber),
+        );
+        if (!written) throw new LeaseLostError(shardId);
+        this.#options.onCheckpoint?.(checkpoint, subSequenceNumber);
+        return;
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          this.#closed = true;
+          throw error;
+        }
+        if (attempt >= maxAttempts || (error instanceof ConsumerError && !error.retriable)) {
+          throw new CheckpointFailedError(`checkpoint on ${shardId} failed after ${attempt} attempts`, error);
+        }
+        await sleep(backoffDelay(attempt, this.#options.backoffBaseMs, this.#options.backoffMaxMs));
+      }
+    }
+  }
+}

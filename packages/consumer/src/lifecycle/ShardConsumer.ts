@@ -1,0 +1,328 @@
+import type { _Record, ChildShard } from '@aws-sdk/client-kinesis';
+import { deaggregateWithStats, type HashKeyRange, type UserRecord } from '@shardline/aggregation';
+import { backoffDelay, sleep } from '../backoff.js';
+import { LeaseLostError, ProcessorError, ShardEndNotCheckpointedError } from '../errors.js';
+import type { TypedEvents } from '../events.js';
+import { isFinished, type Lease } from '../leases/Lease.js';
+import type { LeaseRenewer } from '../leases/LeaseRenewer.js';
+import type { LeaseStore } from '../leases/LeaseStore.js';
+import type { Counters } from '../metrics.js';
+import type { ResolvedOptions } from '../options.js';
+import type { RecordProcessor } from '../processor.js';
+import type { PollingFetcher, PollingFetcherOptions, StartingPosition } from '../retrieval/PollingFetcher.js';
+import {
+  compareExtended,
+  type ExtendedSequenceNumber,
+  isSequenceNumber,
+  type ShardConsumerState,
+} from '../types.js';
+import { ShardCheckpointer } from './Checkpointer.js';
+
+/** How a shard consumer ended; the coordinator releases the lease for every outcome but `lease-lost`. */
+export type ShardConsumerOutcome = 'shard-ended' | 'lease-lost' | 'shutdown' | 'gave-up';
+
+/** Everything a shard consumer needs from the worker. */
+export interface ShardConsumerDeps {
+  lease: Lease;
+  options: ResolvedOptions;
+  store: LeaseStore;
+  renewer: LeaseRenewer;
+  processor: RecordProcessor;
+  events: TypedEvents;
+  counters: Counters;
+  hashKeyRange: HashKeyRange | undefined;
+  createFetcher(options: Pick<PollingFetcherOptions, 'shardId' | 'start'>): PollingFetcher;
+  /** Creates the child leases found at shard end (parents' leases permitting) and records childShardIds. */
+  onChildShards(shardId: string, children: readonly ChildShard[]): Promise<void>;
+}
+
+/** Attempts for bookkeeping writes at shard end (child leases, childShardIds) before moving on. */
+const SHARD_END_WRITE_ATTEMPTS = 5;
+
+/**
+ * Drives one leased shard: waiting-on-parents -> initializing -> processing -> shard-ended | shutting-down.
+ * Calls into the processor never overlap for one shard.
+ */
+export class ShardConsumer {
+  readonly shardId: string;
+  state: ShardConsumerState = 'waiting-on-parents';
+  recordsProcessed = 0;
+  bytesProcessed = 0;
+  readonly #deps: ShardConsumerDeps;
+  readonly #abort = new AbortController();
+  #fetcher: PollingFetcher | undefined;
+  #checkpointer: ShardCheckpointer | undefined;
+  #leaseLost = false;
+  #shutdownRequested = false;
+
+  constructor(deps: ShardConsumerDeps) {
+    this.#deps = deps;
+    this.shardId = deps.lease.leaseKey;
+  }
+
+  get millisBehindLatest(): number | undefined {
+    return this.#fetcher?.millisBehindLatest;
+  }
+
+  get lastCheckpoint(): string {
+    return this.#checkpointer?.lastCheckpoint.checkpoint ?? this.#deps.lease.checkpoint;
+  }
+
+  /** stop(): finish the batch in flight, then `shutdownRequested`. */
+  requestShutdown(): void {
+    this.#shutdownRequested = true;
+    this.#interrupt();
+  }
+
+  /** The renewer dropped the lease: stop, fence checkpoints, then `leaseLost`. */
+  leaseLost(): void {
+    this.#leaseLost = true;
+    this.#checkpointer?.close();
+    this.#interrupt();
+  }
+
+  async run(): Promise<ShardConsumerOutcome> {
+    try {
+      return await this.#run();
+    } finally {
+      this.state = 'done';
+      this.#checkpointer?.close();
+      await this.#fetcher?.stop();
+    }
+  }
+
+  #stopping(): boolean {
+    return this.#leaseLost || this.#shutdownRequested;
+  }
+
+  #interrupt(): void {
+    this.#abort.abort();
+    void this.#fetcher?.stop();
+  }
+
+  async #run(): Promise<ShardConsumerOutcome> {
+    const { lease, options, processor } = this.#deps;
+    if (isFinished(lease)) return 'shard-ended';
+    while (!(await this.#parentsFinished())) {
+      if (this.#stopping()) return this.#finish(false);
+      await sleep(options.parentPollIntervalMs, this.#abort.signal);
+    }
+    if (this.#stopping()) return this.#finish(false);
+
+    this.state = 'initializing';
+    const checkpointer = new ShardCheckpointer({
+      shardId: this.shardId,
+      workerId: options.workerId,
+      store: this.#deps.store,
+      renewer: this.#deps.renewer,
+      initial: { checkpoint: lease.checkpoint, subSequenceNumber: lease.checkpointSubSequenceNumber },
+      maxAttempts: 5,
+      backoffBaseMs: 100,
+      backoffMaxMs: 2_000,
+      onCheckpoint: (sequenceNumber, subSequenceNumber) => {
+        this.#deps.counters.checkpoints++;
+        this.#deps.events.emit('checkpoint', { shardId: this.shardId, sequenceNumber, subSequenceNumber });
+      },
+    });
+    this.#checkpointer = checkpointer;
+    const initialized = await this.#callWithRetry(() =>
+      processor.initialize?.({
+        shardId: this.shardId,
+        startingSequenceNumber: lease.checkpoint,
+        startingSubSequenceNumber: lease.checkpointSubSequenceNumber,
+      }),
+    );
+    if (initialized !== 'ok') return this.#finish(false, initialized);
+
+    // Resuming at a sequence number re-reads that record: its user records up to the checkpointed
+    // sub-sequence number are dropped below, which is how a checkpoint inside an aggregate resumes.
+    let skipThrough: ExtendedSequenceNumber | undefined = isSequenceNumber(lease.checkpoint)
+      ? { sequenceNumber: lease.checkpoint, subSequenceNumber: lease.checkpointSubSequenceNumber }
+      : undefined;
+    this.#fetcher = this.#deps.createFetcher({ shardId: this.shardId, start: this.#startingPosition() });
+    if (this.#stopping()) return this.#finish(true);
+    this.#fetcher.start();
+    this.state = 'processing';
+    for (;;) {
+      const batch = await this.#fetcher.next();
+      // A lease that could not be renewed for failoverTimeMs is given up here, before the next batch, rather
+      // than at the next renewal tick (get() reports the loss, which sets #leaseLost).
+      this.#deps.renewer.get(this.shardId);
+      if (!batch || this.#stopping()) return this.#finish(true);
+      let records = this.#deaggregate(batch.records);
+      if (skipThrough) {
+        const through = skipThrough;
+        records = records.filter((record) => compareExtended(record, through) > 0);
+        if (batch.records.length > 0) skipThrough = undefined; // the first record read is the checkpointed one
+      }
+      if (records.length > 0) {
+        checkpointer.markDelivered(records, (i) => records[i]?.aggregated === true);
+        const result = await this.#callWithRetry(
+          () =>
+            processor.processRecords({
+              shardId: this.shardId,
+              records,
+              checkpointer,
+              millisBehindLatest: batch.millisBehindLatest,
+            }),
+          records,
+        );
+        if (result === 'interrupted') return this.#finish(true);
+        if (result === 'gave-up' || result === 'lease-lost') return this.#finish(true, result);
+        if (result === 'ok') {
+          let bytes = 0;
+          for (const record of records) bytes += record.data.byteLength;
+          this.recordsProcessed += records.length;
+          this.bytesProcessed += bytes;
+          this.#deps.counters.recordsProcessed += records.length;
+          this.#deps.counters.bytesProcessed += bytes;
+        }
+      }
+      if (batch.shardEnded) return this.#shardEnded(checkpointer, batch.childShards);
+    }
+  }
+
+  /** Ends the consumer for a stop or a lost lease; `shutdownRequested` only if the processor was initialized. */
+  async #finish(
+    initialized: boolean,
+    outcome?: 'gave-up' | 'interrupted' | 'lease-lost',
+  ): Promise<ShardConsumerOutcome> {
+    if (this.#leaseLost || outcome === 'lease-lost' || outcome === 'gave-up') {
+      // Giving up releases the lease: for the processor that is a lease loss (it can no longer checkpoint).
+      const result = outcome === 'gave-up' && !this.#leaseLost ? 'gave-up' : 'lease-lost';
+      this.#leaseLost = true;
+      this.#checkpointer?.close();
+      if (initialized) await this.#safely(() => this.#deps.processor.leaseLost?.({ shardId: this.shardId }));
+      return result;
+    }
+    this.state = 'shutting-down';
+    const checkpointer = this.#checkpointer;
+    if (initialized && checkpointer) {
+      await this.#safely(() =>
+        this.#deps.processor.shutdownRequested?.({ shardId: this.shardId, checkpointer }),
+      );
+    }
+    return this.#leaseLost ? 'lease-lost' : 'shutdown';
+  }
+
+  async #shardEnded(checkpointer: ShardCheckpointer, children: ChildShard[]): Promise<ShardConsumerOutcome> {
+    this.state = 'shard-ended';
+    const childShardIds = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
+    // Child leases first, so that SHARD_END is never written for a shard whose children nobody will read.
+    // If this keeps failing the periodic shard sync creates them.
+    for (let attempt = 1; attempt <= SHARD_END_WRITE_ATTEMPTS; attempt++) {
+      try {
+        await this.#deps.onChildShards(this.shardId, children);
+        break;
+      } catch (error) {
+        this.#deps.events.emit('error', { operation: 'createChildLeases', error, shardId: this.shardId });
+        if (!(await sleep(backoffDelay(attempt, 200, 2_000), this.#abort.signal))) break;
+      }
+    }
+    checkpointer.enterShardEnd();
+    const result = await this.#callWithRetry(async () => {
+      await this.#deps.processor.shardEnded({ shardId: this.shardId, childShardIds, checkpointer });
+      if (!checkpointer.isAtShardEnd) throw new ShardEndNotCheckpointedError(this.shardId);
+    });
+    if (result !== 'ok') return this.#finish(true, result === 'interrupted' ? undefined : result);
+    this.#deps.events.emit('shardEnded', { shardId: this.shardId, childShardIds });
+    return 'shard-ended';
+  }
+
+  /**
+   * Calls the processor under the retry policy. A throw is reported (`processingError`) and retried with
+   * backoff; a lost lease or a stop interrupts. After the last attempt: 'gave-up', or 'ok' under 'skip'.
+   */
+  async #callWithRetry(
+    call: () => unknown,
+    records?: readonly UserRecord[],
+  ): Promise<'ok' | 'interrupted' | 'gave-up' | 'lease-lost'> {
+    const { maxAttempts, baseDelayMs, maxDelayMs } = this.#deps.options.processingRetry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call();
+        return 'ok';
+      } catch (cause) {
+        if (cause instanceof LeaseLostError || this.#leaseLost) return 'lease-lost';
+        const error = new ProcessorError(this.shardId, cause);
+        const willRetry = attempt < maxAttempts && !this.#stopping();
+        this.#deps.counters.processingErrors++;
+        this.#deps.events.emit('processingError', { shardId: this.shardId, error, attempt, willRetry });
+        this.#deps.options.logger.warn?.('processor failed', { shardId: this.shardId, attempt, willRetry });
+        if (this.#stopping()) return 'interrupted';
+        if (!willRetry) {
+          if (records && this.#deps.options.onProcessingFailure === 'skip') {
+            this.#deps.events.emit('batchSkipped', {
+              shardId: this.shardId,
+              records: records.length,
+              firstSequenceNumber: records[0]?.sequenceNumber ?? '',
+              lastSequenceNumber: records[records.length - 1]?.sequenceNumber ?? '',
+            });
+            return 'ok';
+          }
+          return 'gave-up';
+        }
+        if (!(await sleep(backoffDelay(attempt, baseDelayMs, maxDelayMs), this.#abort.signal))) {
+          return this.#leaseLost ? 'lease-lost' : 'interrupted';
+        }
+      }
+    }
+  }
+
+  async #safely(call: () => unknown): Promise<void> {
+    try {
+      await call();
+    } catch (cause) {
+      this.#deps.counters.processingErrors++;
+      this.#deps.events.emit('processingError', {
+        shardId: this.shardId,
+        error: new ProcessorError(this.shardId, cause),
+        attempt: 1,
+        willRetry: false,
+      });
+    }
+  }
+
+  async #parentsFinished(): Promise<boolean> {
+    for (const parent of this.#deps.lease.parentShardIds) {
+      try {
+        const lease = await this.#deps.store.getLease(parent);
+        // A parent lease that no longer exists (cleaned up, or never created) does not block.
+        if (lease && !isFinished(lease)) return false;
+      } catch (error) {
+        this.#deps.events.emit('error', { operation: 'checkParents', error, shardId: this.shardId });
+        return false;
+      }
+    }
+    return true;
+  }
+
+  #startingPosition(): StartingPosition {
+    const { checkpoint } = this.#deps.lease;
+    if (isSequenceNumber(checkpoint)) return { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: checkpoint };
+    if (checkpoint === 'LATEST') return { type: 'LATEST' };
+    const initial = this.#deps.options.initialPosition;
+    if (checkpoint === 'AT_TIMESTAMP' && typeof initial === 'object') {
+      return { type: 'AT_TIMESTAMP', timestamp: initial.timestamp };
+    }
+    return { type: 'TRIM_HORIZON' };
+  }
+
+  #deaggregate(records: readonly _Record[]): UserRecord[] {
+    const out: UserRecord[] = [];
+    let dropped = 0;
+    for (const record of records) {
+      const result = deaggregateWithStats(record, {
+        verifyChecksum: this.#deps.options.verifyChecksum,
+        hashKeyRange: this.#deps.hashKeyRange,
+      });
+      for (const user of result.records) out.push(user);
+      dropped += result.droppedOutOfRange;
+    }
+    if (dropped > 0) {
+      this.#deps.counters.recordsFilteredOutOfRange += dropped;
+      this.#deps.events.emit('recordsFiltered', { shardId: this.shardId, count: dropped });
+    }
+    return out;
+  }
+}

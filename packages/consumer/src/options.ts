@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { ConfigurationError } from './errors.js';
+import type { Processor } from './processor.js';
+import type { InitialPosition, Logger } from './types.js';
+
+/** Retry policy for a batch whose processor call threw. */
+export interface ProcessingRetryOptions {
+  /** Attempts per batch, the first included. @defaultValue `5` */
+  maxAttempts?: number;
+  /** Backoff base (full jitter, doubling). @defaultValue `500` */
+  baseDelayMs?: number;
+  /** Backoff ceiling. @defaultValue `10_000` */
+  maxDelayMs?: number;
+}
+
+/** Options of `new KinesisConsumer(...)`. */
+export interface KinesisConsumerOptions {
+  /** Your Kinesis client (SDK v3). Not destroyed by `stop()`. */
+  kinesisClient: KinesisClient;
+  /** Your DynamoDB client (SDK v3), for the lease table. Not destroyed by `stop()`. */
+  dynamoDBClient: DynamoDBClient;
+  /** The stream by name. Give this or `streamARN`. */
+  streamName?: string;
+  /** The stream by ARN. Give this or `streamName`. */
+  streamARN?: string;
+  /** Names the lease table (created on demand, PAY_PER_REQUEST). Same rules as a DynamoDB table name. */
+  applicationName: string;
+  /** A KCL-style object processor, a plain async handler, or a per-shard `{ createProcessor }`; see the README. */
+  processor: Processor;
+  /** Unique per worker; appears as `leaseOwner`. @defaultValue `` `${hostname()}:${process.pid}:${random}` `` */
+  workerId?: string;
+  /** Where shards without a checkpoint start. @defaultValue `'LATEST'` (as the KCL) */
+  initialPosition?: InitialPosition;
+  /** A lease whose counter has not moved for this long (by the observer's clock) is expired. @defaultValue `10_000` */
+  failoverTimeMs?: number;
+  /** How often held leases are renewed; must be under `failoverTimeMs`. @defaultValue `failoverTimeMs / 3` */
+  renewIntervalMs?: number;
+  /** How often the lease table is scanned to take or steal leases. @defaultValue `failoverTimeMs / 4` */
+  takerIntervalMs?: number;
+  /** How often ListShards is compared with the lease table to create missing leases. @defaultValue `60_000` */
+  shardSyncIntervalMs?: number;
+  /** How often a child shard checks whether its parents have reached SHARD_END. @defaultValue `1_000` */
+  parentPollIntervalMs?: number;
+  /** Upper bound of leases this worker holds. @defaultValue `Number.MAX_SAFE_INTEGER` (no cap) */
+  maxLeasesForWorker?: number;
+  /** Leases stolen per taker cycle when rebalancing. @defaultValue `1` */
+  maxLeasesToStealAtOnce?: number;
+  /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */
+  maxRecords?: number;
+  /** Wait between GetRecords calls once a shard is caught up (Kinesis allows 5 calls/s per shard). @defaultValue `1_000` */
+  idleTimeBetweenReadsMs?: number;
+  /** GetRecords results buffered per shard ahead of the processor. @defaultValue `3` */
+  maxPrefetchBatches?: number;
+  /** Bytes buffered per shard ahead of the processor (one batch may overshoot it). @defaultValue `33_554_432` (32 MiB) */
+  maxPrefetchBytes?: number;
+  /** How a batch whose processor threw is retried. */
+  processingRetry?: ProcessingRetryOptions;
+  /**
+   * After the last failed attempt: `'release'` gives the lease up so processing restarts from the last
+   * checkpoint (here or on another worker; nothing is skipped); `'skip'` moves past the batch and emits
+   * `batchSkipped`. @defaultValue `'release'`
+   */
+  onProcessingFailure?: 'release' | 'skip';
+  /** Check the MD5 of KPL aggregates. @defaultValue `true` */
+  verifyChecksum?: boolean;
+  /** Structured logger; never receives payloads. @defaultValue no logging */
+  logger?: Logger;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  kinesisClient: KinesisClient;
+  dynamoDBClient: DynamoDBClient;
+  stream: { StreamName: string } | { StreamARN: string };
+  applicationName: string;
+  processor: Processor;
+  workerId: string;
+  initialPosition: InitialPosition;
+  failoverTimeMs: number;
+  renewIntervalMs: number;
+  takerIntervalMs: number;
+  shardSyncIntervalMs: number;
+  parentPollIntervalMs: number;
+  maxLeasesForWorker: number;
+  maxLeasesToStealAtOnce: number;
+  maxRecords: number;
+  idleTimeBetweenReadsMs: number;
+  maxPrefetchBatches: number;
+  maxPrefetchBytes: number;
+  processingRetry: Required<ProcessingRetryOptions>;
+  onProcessingFailure: 'release' | 'skip';
+  verifyChecksum: boolean;
+  logger: Logger;
+}
+
+const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
+
+/** Applies defaults and validates; throws `ConfigurationError` naming the first bad option. */
+export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError('options must be an object');
+  if (!options.kinesisClient || typeof options.kinesisClient.send !== 'function') {
+    throw new ConfigurationError('kinesisClient must be an SDK v3 KinesisClient');
+  }
+  if (!options.dynamoDBClient || typeof options.dynamoDBClient.send !== 'function') {
+    throw new ConfigurationError('dynamoDBClient must be an SDK v3 DynamoDBClient');
+  }
+  const hasName = typeof options.streamName === 'string' && options.streamName.length > 0;
+  const hasArn = typeof options.streamARN === 'string' && options.streamARN.length > 0;
+  if (hasName === hasArn) throw new ConfigurationError('give exactly one of streamName and streamARN');
+  if (typeof options.applicationName !== 'string' || !TABLE_NAME.test(options.applicationName)) {
+    throw new ConfigurationError('applicationName must be 3-255 characters of a-z, A-Z, 0-9, _ . -');
+  }
+  const processor = options.processor;
+  const isObject = typeof processor === 'object' && processor !== null;
+  const isFactory =
+    isObject && 'createProcessor' in processor && typeof processor.createProcessor === 'function';
+  const isRecordProcessor =
+    isObject &&
+    'processRecords' in processor &&
+    typeof processor.processRecords === 'function' &&
+    typeof processor.shardEnded === 'function';
+  if (typeof processor !== 'function' && !isFactory && !isRecordProcessor) {
+    throw new ConfigurationError(
+      'processor must be a function, an object with processRecords and shardEnded, or { createProcessor(shardId) }',
+    );
+  }
+  const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 1024) {
+    throw new ConfigurationError('workerId must be a non-empty string of at most 1,024 characters');
+  }
+  const initialPosition = options.initialPosition ?? 'LATEST';
+  if (
+    initialPosition !== 'LATEST' &&
+    initialPosition !== 'TRIM_HORIZON' &&
+    !(
+      typeof initialPosition === 'object' &&
+      initialPosition.timestamp instanceof Date &&
+      !Number.isNaN(initialPosition.timestamp.getTime())
+    )
+  ) {
+    throw new ConfigurationError("initialPosition must be 'LATEST', 'TRIM_HORIZON' or { timestamp: Date }");
+  }
+  const failoverTimeMs = int('failoverTimeMs', options.failoverTimeMs, 10_000, 100, 86_400_000);
+  const renewIntervalMs = int(
+    'renewIntervalMs',
+    options.renewIntervalMs,
+    Math.floor(failoverTimeMs / 3),
+    10,
+    failoverTimeMs - 1,
+  );
+  const retry = options.processingRetry ?? {};
+  const onProcessingFailure = options.onProcessingFailure ?? 'release';
+  if (onProcessingFailure !== 'release' && onProcessingFailure !== 'skip') {
+    throw new ConfigurationError("onProcessingFailure must be 'release' or 'skip'");
+  }
+  return {
+    kinesisClient: options.kinesisClient,
+    dynamoDBClient: options.dynamoDBClient,
+    stream: hasArn
+      ? { StreamARN: options.streamARN as string }
+      : { StreamName: options.streamName as string },
+    applicationName: options.applicationName,
+    processor,
+    workerId,
+    initialPosition,
+    failoverTimeMs,
+    renewIntervalMs,
+    takerIntervalMs: int(
+      'takerIntervalMs',
+      options.takerIntervalMs,
+      Math.floor(failoverTimeMs / 4),
+      10,
+      3_600_000,
+    ),
+    shardSyncIntervalMs: int('shardSyncIntervalMs', options.shardSyncIntervalMs, 60_000, 100, 86_400_000),
+    parentPollIntervalMs: int('parentPollIntervalMs', options.parentPollIntervalMs, 1_000, 10, 600_000),
+    maxLeasesForWorker: int(
+      'maxLeasesForWorker',
+      options.maxLeasesForWorker,
+      Number.MAX_SAFE_INTEGER,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    maxLeasesToStealAtOnce: int('maxLeasesToStealAtOnce', options.maxLeasesToStealAtOnce, 1, 0, 10_000),
+    maxRecords: int('maxRecords', options.maxRecords, 10_000, 1, 10_000),
+    idleTimeBetweenReadsMs: int('idleTimeBetweenReadsMs', options.idleTimeBetweenReadsMs, 1_000, 0, 600_000),
+    maxPrefetchBatches: int('maxPrefetchBatches', options.maxPrefetchBatches, 3, 1, 100),
+    maxPrefetchBytes: int('maxPrefetchBytes', options.maxPrefetchBytes, 33_554_432, 1, 2 ** 31),
+    processingRetry: {
+      maxAttempts: int('processingRetry.maxAttempts', retry.maxAttempts, 5, 1, 1_000),
+      baseDelayMs: int('processingRetry.baseDelayMs', retry.baseDelayMs, 500, 0, 600_000),
+      maxDelayMs: int('processingRetry.maxDelayMs', retry.maxDelayMs, 10_000, 0, 3_600_000),
+    },
+    onProcessingFailure,
+    verifyChecksum: options.verifyChecksum ?? true,
+    logger: options.logger ?? {},
+  };
+}
+
+function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`${name} must be an integer in ${min}..${max}`);
+  }
+  return value;
+}

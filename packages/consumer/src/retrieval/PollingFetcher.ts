@@ -1,0 +1,205 @@
+import {
+  type _Record,
+  type ChildShard,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type GetShardIteratorCommandInput,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { backoffDelay, sleep } from '../backoff.js';
+import { errorName, FetchError } from '../errors.js';
+import type { StreamRef } from '../leases/ShardSyncer.js';
+
+/** Where to start reading a shard. */
+export type StartingPosition =
+  | { type: 'TRIM_HORIZON' }
+  | { type: 'LATEST' }
+  | { type: 'AT_TIMESTAMP'; timestamp: Date }
+  | { type: 'AT_SEQUENCE_NUMBER'; sequenceNumber: string }
+  | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string };
+
+/** One GetRecords result as handed to the shard consumer. */
+export interface FetchedBatch {
+  records: _Record[];
+  millisBehindLatest: number | undefined;
+  /** True on the last batch of a closed shard (no next iterator). */
+  shardEnded: boolean;
+  /** Children of the shard, present on the last batch of a closed shard. */
+  childShards: ChildShard[];
+  /** Sum of the records' data sizes. */
+  bytes: number;
+}
+
+/** Options for {@link PollingFetcher}. */
+export interface PollingFetcherOptions {
+  kinesis: KinesisClient;
+  stream: StreamRef;
+  shardId: string;
+  start: StartingPosition;
+  maxRecords: number;
+  idleTimeBetweenReadsMs: number;
+  /** Floor between two GetRecords calls on this shard (Kinesis allows 5 calls/s per shard). */
+  minCallIntervalMs: number;
+  maxPrefetchBatches: number;
+  maxPrefetchBytes: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  now: () => number;
+  onError?: (error: FetchError) => void;
+  onThrottled?: () => void;
+}
+
+/** Consecutive failures after which the iterator is thrown away and re-acquired. */
+const RESET_ITERATOR_AFTER_FAILURES = 3;
+
+/**
+ * Reads one shard with GetRecords in the background into a bounded queue. When the queue is full (the
+ * processor is slow) it stops calling Kinesis, so memory stays bounded by `maxPrefetchBatches` and
+ * `maxPrefetchBytes` (plus one batch). Every failure is retried with backoff; an expired iterator is replaced
+ * by one positioned after the last record fetched.
+ */
+export class PollingFetcher {
+  readonly #options: PollingFetcherOptions;
+  readonly #queue: FetchedBatch[] = [];
+  readonly #abort = new AbortController();
+  #queuedBytes = 0;
+  #lastSequenceNumber: string | undefined;
+  #finished = false;
+  #running: Promise<void> | undefined;
+  #wakeConsumer: (() => void) | undefined;
+  #wakeFetcher: (() => void) | undefined;
+  /** Latest MillisBehindLatest reported by Kinesis, including for empty responses. */
+  millisBehindLatest: number | undefined;
+
+  constructor(options: PollingFetcherOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#running ??= this.#run().finally(() => {
+      this.#finished = true;
+      this.#wakeConsumer?.();
+    });
+  }
+
+  /** Stops fetching and aborts any call in flight; `next()` then resolves `undefined`. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    this.#wakeFetcher?.();
+    this.#wakeConsumer?.();
+    await this.#running;
+  }
+
+  /** The next batch with records (or the shard-end batch); `undefined` once stopped or fully read. */
+  async next(): Promise<FetchedBatch | undefined> {
+    for (;;) {
+      if (this.#abort.signal.aborted) return undefined; // stopped: buffered batches are dropped
+      const batch = this.#queue.shift();
+      if (batch) {
+        this.#queuedBytes -= batch.bytes;
+        this.#wakeFetcher?.();
+        return batch;
+      }
+      if (this.#finished) return undefined;
+      await new Promise<void>((resolve) => {
+        this.#wakeConsumer = resolve;
+      });
+      this.#wakeConsumer = undefined;
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { kinesis, now } = this.#options;
+    const signal = this.#abort.signal;
+    let iterator: string | undefined;
+    let failures = 0;
+    let lastCallAt = Number.NEGATIVE_INFINITY;
+    let caughtUp = false;
+    while (!signal.aborted) {
+      if (this.#full()) {
+        await new Promise<void>((resolve) => {
+          this.#wakeFetcher = resolve;
+        });
+        this.#wakeFetcher = undefined;
+        continue;
+      }
+      try {
+        iterator ??= await this.#getIterator();
+        // Pacing: never more than 5 calls/s per shard; idle a while once caught up with the tip.
+        const gap = caughtUp ? this.#options.idleTimeBetweenReadsMs : this.#options.minCallIntervalMs;
+        const wait = lastCallAt + gap - now();
+        if (wait > 0 && !(await sleep(wait, signal))) break;
+        lastCallAt = now();
+        const response = await kinesis.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: this.#options.maxRecords, ...this.#arn() }),
+          { abortSignal: signal },
+        );
+        failures = 0;
+        const records = response.Records ?? [];
+        iterator = response.NextShardIterator ?? undefined;
+        this.millisBehindLatest = response.MillisBehindLatest;
+        caughtUp = records.length === 0 || response.MillisBehindLatest === 0;
+        const last = records[records.length - 1];
+        if (last?.SequenceNumber) this.#lastSequenceNumber = last.SequenceNumber;
+        const shardEnded = iterator === undefined;
+        if (records.length > 0 || shardEnded) {
+          let bytes = 0;
+          for (const record of records) bytes += record.Data?.byteLength ?? 0;
+          this.#queue.push({
+            records,
+            millisBehindLatest: response.MillisBehindLatest,
+            shardEnded,
+            childShards: response.ChildShards ?? [],
+            bytes,
+          });
+          this.#queuedBytes += bytes;
+          this.#wakeConsumer?.();
+        }
+        if (shardEnded) return;
+      } catch (error) {
+        if (signal.aborted) break;
+        if (errorName(error) === 'ExpiredIteratorException') {
+          iterator = undefined; // re-acquired after the last record fetched, right away
+          continue;
+        }
+        failures++;
+        if (errorName(error) === 'ProvisionedThroughputExceededException') this.#options.onThrottled?.();
+        this.#options.onError?.(new FetchError(this.#options.shardId, error));
+        if (failures >= RESET_ITERATOR_AFTER_FAILURES) iterator = undefined;
+        await sleep(backoffDelay(failures, this.#options.backoffBaseMs, this.#options.backoffMaxMs), signal);
+      }
+    }
+  }
+
+  #full(): boolean {
+    return (
+      this.#queue.length >= this.#options.maxPrefetchBatches ||
+      this.#queuedBytes >= this.#options.maxPrefetchBytes
+    );
+  }
+
+  #arn(): { StreamARN?: string } {
+    return 'StreamARN' in this.#options.stream ? { StreamARN: this.#options.stream.StreamARN } : {};
+  }
+
+  async #getIterator(): Promise<string> {
+    const start: StartingPosition = this.#lastSequenceNumber
+      ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: this.#lastSequenceNumber }
+      : this.#options.start;
+    const input: GetShardIteratorCommandInput = {
+      ...this.#options.stream,
+      ShardId: this.#options.shardId,
+      ShardIteratorType: start.type,
+    };
+    if (start.type === 'AT_TIMESTAMP') input.Timestamp = start.timestamp;
+    if (start.type === 'AT_SEQUENCE_NUMBER' || start.type === 'AFTER_SEQUENCE_NUMBER') {
+      input.StartingSequenceNumber = start.sequenceNumber;
+    }
+    const response = await this.#options.kinesis.send(new GetShardIteratorCommand(input), {
+      abortSignal: this.#abort.signal,
+    });
+    if (!response.ShardIterator)
+      throw new Error(`GetShardIterator returned no iterator for ${this.#options.shardId}`);
+    return response.ShardIterator;
+  }
+}

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { LeaseRenewer } from '../src/leases/LeaseRenewer.js';
+import { LeaseTaker } from '../src/leases/LeaseTaker.js';
+import { InMemoryLeaseStore } from './fixtures/InMemoryLeaseStore.js';
+
+const FAILOVER = 10_000;
+
+/** A worker's renewer + taker on a shared store and a shared fake clock. */
+function worker(store: InMemoryLeaseStore, workerId: string, clock: { now: number }, seed = 1) {
+  let state = seed;
+  const random = (): number => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  const lost: string[] = [];
+  const renewer = new LeaseRenewer({
+    store,
+    workerId,
+    failoverTimeMs: FAILOVER,
+    renewIntervalMs: FAILOVER / 3,
+    maxConcurrentRenewals: 4,
+    now: () => clock.now,
+    onLost: (lease) => lost.push(lease.leaseKey),
+  });
+  const taker = new LeaseTaker({
+    store,
+    renewer,
+    workerId,
+    failoverTimeMs: FAILOVER,
+    maxLeasesForWorker: 100,
+    maxLeasesToStealAtOnce: 1,
+    now: () => clock.now,
+    random,
+  });
+  return { workerId, renewer, taker, lost };
+}
+
+type Worker = ReturnType<typeof worker>;
+
+/** One round: time passes, everyone renews, then everyone runs a taker cycle. */
+async function round(workers: readonly Worker[], clock: { now: number }): Promise<number> {
+  clock.now += 2_500;
+  for (const w of workers) await w.renewer.renewAll();
+  let taken = 0;
+  for (const w of workers) taken += (await w.taker.takeLeases()).length;
+  return taken;
+}
+
+async function leases(store: InMemoryLeaseStore, count: number, checkpoint = 'TRIM_HORIZON'): Promise<void> {
+  for (let i = 0; i < count; i++) await store.createLeaseIfNotExists({ leaseKey: `shard-${i}`, checkpoint });
+}
+
+describe('LeaseTaker', () => {
+  it('3 workers on 6 leases settle at 2 each and then stop moving leases', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 6);
+    const clock = { now: 0 };
+    const workers = ['a', 'b', 'c'].map((id, i) => worker(store, id, clock, i + 1));
+    for (let i = 0; i < 10; i++) await round(workers, clock);
+    expect([...store.load().values()]).toEqual([2, 2, 2]);
+    for (let i = 0; i < 10; i++) expect(await round(workers, clock)).toBe(0); // no ping-pong
+  });
+
+  it('a 4th worker steals one lease at a time to {2,2,1,1}, then everything is stable', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 6);
+    const clock = { now: 0 };
+    const workers = ['a', 'b', 'c'].map((id, i) => worker(store, id, clock, i + 1));
+    for (let i = 0; i < 10; i++) await round(workers, clock);
+    const lostBefore = workers.reduce((n, w) => n + w.lost.length, 0);
+    const d = worker(store, 'd', clock, 9);
+    workers.push(d);
+    const stolen: number[] = [];
+    for (let i = 0; i < 6; i++) stolen.push(await round(workers, clock));
+    expect([...store.load().values()].sort()).toEqual([1, 1, 2, 2]);
+    expect(store.load().get('d')).toBe(1);
+    expect(Math.max(...stolen)).toBe(1); // maxLeasesToStealAtOnce
+    for (let i = 0; i < 10; i++) expect(await round(workers, clock)).toBe(0);
+    // The victims notice at their next renewal.
+    expect(workers.reduce((n, w) => n + w.lost.length, 0) - lostBefore).toBe(1);
+  });
+
+  it("an owned lease is not taken until its counter has stood still for failoverTimeMs on the taker's clock", async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 2);
+    const clock = { now: 0 };
+    const dead = worker(store, 'dead', clock);
+    await dead.taker.takeLeases();
+    expect(store.load().get('dead')).toBe(2);
+    const heir = worker(store, 'heir', clock);
+    await heir.taker.takeLeases(); // first sight: not expired; fair share 1 each, but nothing to steal beyond it
+    const afterFirstLook = store.load().get('heir') ?? 0;
+    expect(afterFirstLook).toBeLessThanOrEqual(1); // may steal one to reach its fair share, never both
+    clock.now += FAILOVER - 1;
+    await heir.taker.takeLeases();
+    expect(store.load().get('heir') ?? 0).toBeLessThanOrEqual(1);
+    clock.now += 1;
+    await heir.taker.takeLeases();
+    expect(store.load().get('heir')).toBe(2);
+  });
+
+  it('a live worker renewing its leases keeps them; SHARD_END leases are left alone', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 2);
+    await store.createLeaseIfNotExists({ leaseKey: 'finished', checkpoint: 'SHARD_END' });
+    const clock = { now: 0 };
+    const a = worker(store, 'a', clock);
+    const b = worker(store, 'b', clock);
+    await a.taker.takeLeases();
+    expect(store.load().get('a')).toBe(2);
+    for (let i = 0; i < 20; i++) {
+      clock.now += 2_500;
+      await a.renewer.renewAll();
+      await b.taker.takeLeases();
+    }
+    // b reaches its fair share by stealing one and no more; the finished lease stays unowned.
+    expect(store.load().get('a')).toBe(1);
+    expect(store.load().get('b')).toBe(1);
+    expect(store.leases.get('finished')?.leaseOwner).toBeUndefined();
+  });
+
+  it('a renewer whose renewals keep failing drops its lease locally before others may take it', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 1);
+    const clock = { now: 0 };
+    const a = worker(store, 'a', clock);
+    await a.taker.takeLeases();
+    store.renewLease = async () => {
+      throw new Error('throttled');
+    };
+    clock.now += FAILOVER - 1;
+    expect(a.renewer.get('shard-0')).toBeDefined();
+    await a.renewer.renewAll();
+    clock.now += 1;
+    await a.renewer.renewAll();
+    expect(a.renewer.get('shard-0')).toBeUndefined();
+    expect(a.lost).toEqual(['shard-0']);
+  });
+});

@@ -1,0 +1,214 @@
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { describe, expect, it } from 'vitest';
+import {
+  CheckpointOutOfRangeError,
+  ConfigurationError,
+  KinesisConsumer,
+  type KinesisConsumerOptions,
+  LeaseLostError,
+} from '../src/index.js';
+import { LeaseRenewer } from '../src/leases/LeaseRenewer.js';
+import { ShardCheckpointer } from '../src/lifecycle/Checkpointer.js';
+import { PollingFetcher } from '../src/retrieval/PollingFetcher.js';
+import { InMemoryLeaseStore } from './fixtures/InMemoryLeaseStore.js';
+
+const fakeClient = { send: async () => ({}) } as unknown as KinesisClient;
+const base = {
+  kinesisClient: fakeClient,
+  dynamoDBClient: { send: async () => ({}) },
+  streamName: 'stream',
+  applicationName: 'app-table',
+  processor: async () => {},
+} as unknown as KinesisConsumerOptions;
+
+describe('options', () => {
+  it.each([
+    [{ streamName: undefined }, /streamName/],
+    [{ streamARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/x' }, /exactly one/],
+    [{ applicationName: 'a' }, /applicationName/],
+    [{ processor: {} }, /processor/],
+    [{ failoverTimeMs: 0 }, /failoverTimeMs/],
+    [{ failoverTimeMs: 1_000, renewIntervalMs: 1_000 }, /renewIntervalMs/],
+    [{ maxRecords: 10_001 }, /maxRecords/],
+    [{ initialPosition: 'EARLIEST' }, /initialPosition/],
+    [{ processingRetry: { maxAttempts: 0 } }, /maxAttempts/],
+    [{ onProcessingFailure: 'ignore' }, /onProcessingFailure/],
+  ])('rejects %o', (patch, message) => {
+    const options = { ...base, ...patch } as unknown as KinesisConsumerOptions;
+    expect(() => new KinesisConsumer(options)).toThrow(ConfigurationError);
+    expect(() => new KinesisConsumer(options)).toThrow(message);
+  });
+
+  it('accepts the minimal options', () => {
+    const consumer = new KinesisConsumer(base);
+    expect(consumer.workerId).toMatch(/:/);
+    expect(consumer.metrics().leasesHeld).toBe(0);
+  });
+});
+
+describe('ShardCheckpointer', () => {
+  async function setup() {
+    const store = new InMemoryLeaseStore();
+    await store.createLeaseIfNotExists({ leaseKey: 's', checkpoint: 'TRIM_HORIZON' });
+    const clock = { now: 0 };
+    const renewer = new LeaseRenewer({
+      store,
+      workerId: 'w',
+      failoverTimeMs: 10_000,
+      renewIntervalMs: 3_000,
+      maxConcurrentRenewals: 1,
+      now: () => clock.now,
+      onLost: () => {},
+    });
+    const lease = await store.getLease('s');
+    if (!lease) throw new Error('no lease');
+    const taken = await store.takeLease(lease, 'w');
+    if (!taken) throw new Error('not taken');
+    renewer.add(taken, 0);
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's',
+      workerId: 'w',
+      store,
+      renewer,
+      initial: { checkpoint: 'TRIM_HORIZON', subSequenceNumber: 0 },
+      maxAttempts: 2,
+      backoffBaseMs: 1,
+      backoffMaxMs: 2,
+    });
+    return { store, checkpointer, renewer };
+  }
+
+  const rec = (sequenceNumber: string, subSequenceNumber = 0) => ({ sequenceNumber, subSequenceNumber });
+
+  it('checkpoint() covers whole aggregates; checkpoint(seq) of an aggregate stores its last sub-sequence', async () => {
+    const { store, checkpointer } = await setup();
+    await checkpointer.checkpoint(); // nothing delivered: nothing written
+    expect((await store.getLease('s'))?.checkpoint).toBe('TRIM_HORIZON');
+    const records = [rec('100', 0), rec('100', 1), rec('100', 2), rec('200', 0)];
+    checkpointer.markDelivered(records, (i) => i < 3);
+    await checkpointer.checkpoint('100');
+    expect(await store.getLease('s')).toMatchObject({ checkpoint: '100', checkpointSubSequenceNumber: 2 });
+    await checkpointer.checkpoint();
+    expect(await store.getLease('s')).toMatchObject({ checkpoint: '200', checkpointSubSequenceNumber: 0 });
+  });
+
+  it('rejects checkpoints outside [last checkpoint, last delivered] and non-numeric ones', async () => {
+    const { store, checkpointer } = await setup();
+    checkpointer.markDelivered([rec('100'), rec('300')], () => false);
+    await checkpointer.checkpoint('300');
+    await expect(checkpointer.checkpoint('100')).rejects.toBeInstanceOf(CheckpointOutOfRangeError);
+    await expect(checkpointer.checkpoint('400')).rejects.toBeInstanceOf(CheckpointOutOfRangeError);
+    await expect(checkpointer.checkpoint('SHARD_END')).rejects.toBeInstanceOf(CheckpointOutOfRangeError);
+    await expect(checkpointer.checkpoint('300', -1)).rejects.toBeInstanceOf(CheckpointOutOfRangeError);
+    // Sequence numbers compare as BigInt, not as strings: '99' < '300'.
+    checkpointer.markDelivered([rec('1000')], () => false);
+    await checkpointer.checkpoint('1000');
+    expect((await store.getLease('s'))?.checkpoint).toBe('1000');
+  });
+
+  it('at shard end checkpoint() writes SHARD_END; after losing the lease it rejects with LeaseLostError', async () => {
+    const { store, checkpointer } = await setup();
+    checkpointer.markDelivered([rec('5')], () => false);
+    checkpointer.enterShardEnd();
+    await checkpointer.checkpoint();
+    expect((await store.getLease('s'))?.checkpoint).toBe('SHARD_END');
+    expect(checkpointer.isAtShardEnd).toBe(true);
+
+    const other = await setup();
+    other.checkpointer.markDelivered([rec('5')], () => false);
+    const lease = await other.store.getLease('s');
+    if (!lease) throw new Error('no lease');
+    await other.store.takeLease(lease, 'thief');
+    await expect(other.checkpointer.checkpoint()).rejects.toBeInstanceOf(LeaseLostError);
+    expect((await other.store.getLease('s'))?.checkpoint).toBe('TRIM_HORIZON');
+    // Fenced for good.
+    await expect(other.checkpointer.checkpoint()).rejects.toBeInstanceOf(LeaseLostError);
+  });
+});
+
+describe('PollingFetcher', () => {
+  it('stops calling GetRecords while the prefetch queue is full, and paces calls', async () => {
+    let calls = 0;
+    let seq = 0;
+    const client = {
+      send: async (command: { constructor: { name: string } }) => {
+        if (command.constructor.name === 'GetShardIteratorCommand') return { ShardIterator: 'it' };
+        calls++;
+        seq++;
+        return {
+          Records: [{ SequenceNumber: String(seq), PartitionKey: 'k', Data: new Uint8Array(10) }],
+          NextShardIterator: 'it',
+          MillisBehindLatest: 1_000,
+        };
+      },
+    } as unknown as KinesisClient;
+    const fetcher = new PollingFetcher({
+      kinesis: client,
+      stream: { StreamName: 's' },
+      shardId: 'shard',
+      start: { type: 'TRIM_HORIZON' },
+      maxRecords: 100,
+      idleTimeBetweenReadsMs: 1_000,
+      minCallIntervalMs: 20,
+      maxPrefetchBatches: 3,
+      maxPrefetchBytes: 1_000_000,
+      backoffBaseMs: 1,
+      backoffMaxMs: 2,
+      now: () => performance.now(),
+    });
+    fetcher.start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(calls).toBe(3); // full: no more calls however long we wait
+    const first = await fetcher.next();
+    expect(first?.records[0]?.SequenceNumber).toBe('1');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(calls).toBe(4);
+    await fetcher.stop();
+    expect(await fetcher.next()).toBeUndefined();
+  });
+
+  it('replaces an expired iterator with one after the last record fetched', async () => {
+    const iteratorRequests: Array<Record<string, unknown>> = [];
+    let getRecords = 0;
+    const client = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        if (command.constructor.name === 'GetShardIteratorCommand') {
+          iteratorRequests.push(command.input);
+          return { ShardIterator: `it-${iteratorRequests.length}` };
+        }
+        getRecords++;
+        if (getRecords === 2) throw Object.assign(new Error('expired'), { name: 'ExpiredIteratorException' });
+        return {
+          Records: [{ SequenceNumber: String(getRecords), PartitionKey: 'k', Data: new Uint8Array(1) }],
+          NextShardIterator: getRecords >= 3 ? undefined : 'next',
+          MillisBehindLatest: 0,
+        };
+      },
+    } as unknown as KinesisClient;
+    const fetcher = new PollingFetcher({
+      kinesis: client,
+      stream: { StreamName: 's' },
+      shardId: 'shard',
+      start: { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: '1' },
+      maxRecords: 100,
+      idleTimeBetweenReadsMs: 1,
+      minCallIntervalMs: 1,
+      maxPrefetchBatches: 10,
+      maxPrefetchBytes: 1_000_000,
+      backoffBaseMs: 1,
+      backoffMaxMs: 2,
+      now: () => performance.now(),
+    });
+    fetcher.start();
+    const a = await fetcher.next();
+    const b = await fetcher.next();
+    expect(a?.records[0]?.SequenceNumber).toBe('1');
+    expect(b?.records[0]?.SequenceNumber).toBe('3');
+    expect(b?.shardEnded).toBe(true);
+    expect(iteratorRequests.map((r) => [r.ShardIteratorType, r.StartingSequenceNumber])).toEqual([
+      ['AT_SEQUENCE_NUMBER', '1'],
+      ['AFTER_SEQUENCE_NUMBER', '1'],
+    ]);
+    expect(await fetcher.next()).toBeUndefined();
+  });
+});
