@@ -1,2 +1,17 @@
-// Planned: see the open issue for @shardline/producer. Nothing is exported yet.
-export {};
+export { type BackoffPolicy, fullJitterDelay } from './backoff.js';
+export {
+  BufferFullError,
+  ConfigurationError,
+  ExpiredError,
+  ProducerClosedError,
+  ProducerError,
+  type ProducerErrorCode,
+  ServiceError,
+  ValidationError,
+} from './errors.js';
+export type { ProducerEvents } from './events.js';
+export { KinesisProducer } from './KinesisProducer.js';
+export type { ProducerMetrics, Stat } from './metrics.js';
+export type { ProducerOptions } from './options.js';
+export type { Attempt, FlushResult, ProducerLogger, ProducerRecord, PutResult, ShardRange } from './types.js';
+export type { ProducerWritableOptions } from './writable.js';

@@ -1,0 +1,403 @@
+// `pnpm bench producer`: goodput, CPU and latency of @shardline/producer on the testkit's Kinesis simulator
+// (4 shards, real per-shard limits unless stated), against a hand-written PutRecords loop and aws-kinesis-agg
+// batches without shard awareness. Not a test: it prints a table (copy it into the README).
+import { type ChildProcess, fork } from 'node:child_process';
+import { Agent } from 'node:http';
+import { createRequire } from 'node:module';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
+import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { KinesisProducer } from '../src/index.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const WARMUP_MS = 1_500;
+const SHARDS = 4;
+const DATA = Buffer.alloc(100, 7);
+const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
+const SHARD_BYTES = 1_048_576;
+
+interface Simulator {
+  child: ChildProcess;
+  endpoint: string;
+  region: string;
+}
+
+function request<T>(sim: Simulator, message: object, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { type: string } & T) => {
+      if (m.type !== reply) return;
+      sim.child.off('message', onMessage);
+      resolve(m);
+    };
+    sim.child.on('message', onMessage);
+    sim.child.send(message);
+  });
+}
+
+async function startSimulator(limits: boolean): Promise<Simulator> {
+  const child = fork(new URL('./simulatorProcess.ts', import.meta.url), [limits ? 'limits' : 'nolimits'], {
+    execArgv: process.execArgv,
+  });
+  const ready = await new Promise<{ endpoint: string; region: string }>((resolve) => {
+    child.once('message', (m: { endpoint: string; region: string }) => resolve(m));
+  });
+  return { child, ...ready };
+}
+
+let streamCounter = 0;
+async function newStream(sim: Simulator): Promise<string> {
+  streamCounter += 1;
+  const streamName = `bench-${streamCounter}`;
+  await request(sim, { type: 'createStream', streamName, shardCount: SHARDS }, 'created');
+  return streamName;
+}
+
+function client(sim: Simulator): KinesisClient {
+  return new KinesisClient({
+    endpoint: sim.endpoint,
+    region: sim.region,
+    credentials: { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' },
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }) }),
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const recordBytes = (i: number) => DATA.length + Buffer.byteLength(KEYS[i % KEYS.length] as string);
+
+interface Goodput {
+  name: string;
+  /** Bytes the simulator accepted in the window (data + partition keys of Kinesis records, as Kinesis counts). */
+  wireBytesPerSecond: number;
+  userRecordsPerSecond: number;
+  payloadBytesPerSecond: number;
+  lost: number;
+  note: string;
+}
+
+/**
+ * Counts accepted user records between the end of the warm-up and the end of the run; what is accepted
+ * afterwards (retry loops finishing their batch) does not count.
+ */
+function windowCounter(durationMs: number, sim: Simulator) {
+  let total = 0;
+  let atWarmup = 0;
+  let atEnd: number | undefined;
+  const acceptedBytes = () =>
+    request<{ stats: { acceptedBytes: number }; at: number }>(sim, { type: 'stats' }, 'stats').then((m) => ({
+      bytes: m.stats.acceptedBytes,
+      at: m.at,
+    }));
+  let bytesAtWarmup = Promise.resolve({ bytes: 0, at: 0 });
+  let bytesAtEnd = Promise.resolve({ bytes: 0, at: 1 });
+  setTimeout(() => {
+    atWarmup = total;
+    bytesAtWarmup = acceptedBytes();
+  }, WARMUP_MS);
+  setTimeout(() => {
+    atEnd = total;
+    bytesAtEnd = acceptedBytes();
+  }, durationMs);
+  return {
+    add(n: number) {
+      total += n;
+    },
+    inWindow: () => (atEnd ?? total) - atWarmup,
+    /** Accepted bytes per second in the window, by the simulator's count (call after the run). */
+    wireBytesPerSecond: async () => {
+      const [start, end] = [await bytesAtWarmup, await bytesAtEnd];
+      return ((end.bytes - start.bytes) * 1_000) / (end.at - start.at);
+    },
+  };
+}
+
+async function runOurs(sim: Simulator, ordered: boolean): Promise<Goodput> {
+  const streamName = await newStream(sim);
+  const kinesis = client(sim);
+  const producer = new KinesisProducer({
+    client: kinesis,
+    streamName,
+    ordered,
+    rateLimitPercent: Number(process.env.BENCH_RATE ?? 95),
+  });
+  const counter = windowCounter(SECONDS * 1_000, sim);
+  let failed = 0;
+  const started = Date.now();
+  const end = started + SECONDS * 1_000;
+  let i = 0;
+  while (Date.now() < end) {
+    const bytes = recordBytes(i);
+    if (!producer.hasCapacity(bytes)) {
+      await producer.waitForCapacity(bytes);
+      continue;
+    }
+    producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(
+      () => counter.add(1),
+      () => {
+        failed += 1;
+      },
+    );
+    i += 1;
+    if (i % 2_000 === 0) await yieldToIo();
+  }
+  const inWindow = counter.inWindow();
+  await producer.close();
+  kinesis.destroy();
+  const seconds = SECONDS - WARMUP_MS / 1_000;
+  const m = producer.metrics();
+  return {
+    name: ordered ? 'shardline producer, ordered' : 'shardline producer',
+    wireBytesPerSecond: await counter.wireBytesPerSecond(),
+    userRecordsPerSecond: inWindow / seconds,
+    payloadBytesPerSecond: (inWindow * DATA.length) / seconds,
+    lost: failed + (m.UserRecordsReceived - m.UserRecordsPut - m.UserRecordsFailed),
+    note: `${m.ErrorsByCode.ProvisionedThroughputExceededException ?? 0} throttled entries, ${m.UserRecordsPerKinesisRecord.average.toFixed(0)} user records per Kinesis record`,
+  };
+}
+
+/** PutRecords with a retry loop for failed entries, as hand-written code does it. */
+async function putWithRetries(
+  kinesis: KinesisClient,
+  streamName: string,
+  entries: PutRecordsRequestEntry[],
+  weights: number[],
+  counter: ReturnType<typeof windowCounter>,
+): Promise<number> {
+  let pending = entries.map((entry, index) => ({ entry, weight: weights[index] ?? 1 }));
+  let throttled = 0;
+  for (let attempt = 0; pending.length > 0 && attempt < 50; attempt++) {
+    const response = await kinesis.send(
+      new PutRecordsCommand({ StreamName: streamName, Records: pending.map((p) => p.entry) }),
+    );
+    const failed: typeof pending = [];
+    (response.Records ?? []).forEach((result, index) => {
+      const item = pending[index];
+      if (item === undefined) return;
+      if (result.ErrorCode) {
+        failed.push(item);
+        if (result.ErrorCode === 'ProvisionedThroughputExceededException') throttled += 1;
+      } else {
+        counter.add(item.weight);
+      }
+    });
+    pending = failed;
+    if (pending.length > 0) await sleep(100);
+  }
+  return throttled;
+}
+
+async function runHandWritten(sim: Simulator): Promise<Goodput> {
+  const streamName = await newStream(sim);
+  const kinesis = client(sim);
+  const counter = windowCounter(SECONDS * 1_000, sim);
+  const end = Date.now() + SECONDS * 1_000;
+  let throttled = 0;
+  let next = 0;
+  const worker = async () => {
+    while (Date.now() < end) {
+      const entries: PutRecordsRequestEntry[] = [];
+      for (let i = 0; i < 500; i++) entries.push({ PartitionKey: KEYS[next++ % KEYS.length], Data: DATA });
+      throttled += await putWithRetries(kinesis, streamName, entries, [], counter);
+    }
+  };
+  await Promise.all(Array.from({ length: SHARDS }, worker));
+  const seconds = SECONDS - WARMUP_MS / 1_000;
+  kinesis.destroy();
+  return {
+    name: 'hand-written PutRecords loop',
+    wireBytesPerSecond: await counter.wireBytesPerSecond(),
+    userRecordsPerSecond: counter.inWindow() / seconds,
+    payloadBytesPerSecond: (counter.inWindow() * DATA.length) / seconds,
+    lost: 0,
+    note: `${throttled} throttled entries; ${SHARDS} concurrent loops of 500-record batches`,
+  };
+}
+
+interface AwsAggregator {
+  checkIfUserRecordFits(record: { partitionKey: string; data: Buffer }): boolean;
+  addUserRecord(record: { partitionKey: string; data: Buffer }): void;
+  build(): { partitionKey: string; data: Buffer } | undefined;
+  length(): number;
+}
+const awsAgg = createRequire(import.meta.url)('aws-kinesis-agg') as {
+  RecordAggregator: new () => AwsAggregator;
+};
+
+async function runAwsKinesisAgg(sim: Simulator): Promise<Goodput> {
+  const streamName = await newStream(sim);
+  const kinesis = client(sim);
+  const counter = windowCounter(SECONDS * 1_000, sim);
+  const end = Date.now() + SECONDS * 1_000;
+  let throttled = 0;
+  let next = 0;
+  const worker = async () => {
+    const aggregator = new awsAgg.RecordAggregator();
+    while (Date.now() < end) {
+      // 100 aggregates of about 50 KB (the KPL's size): one 5 MiB request.
+      const entries: PutRecordsRequestEntry[] = [];
+      const weights: number[] = [];
+      while (entries.length < 100) {
+        let bytes = 0;
+        while (bytes < 51_200) {
+          const record = { partitionKey: KEYS[next++ % KEYS.length] as string, data: DATA };
+          aggregator.addUserRecord(record);
+          bytes += recordBytes(next - 1) + 8;
+        }
+        const count = aggregator.length();
+        const built = aggregator.build();
+        if (built === undefined) break;
+        entries.push({ PartitionKey: built.partitionKey, Data: built.data });
+        weights.push(count);
+      }
+      throttled += await putWithRetries(kinesis, streamName, entries, weights, counter);
+    }
+  };
+  await Promise.all(Array.from({ length: SHARDS }, worker));
+  const seconds = SECONDS - WARMUP_MS / 1_000;
+  kinesis.destroy();
+  return {
+    name: 'aws-kinesis-agg, no shard awareness',
+    wireBytesPerSecond: await counter.wireBytesPerSecond(),
+    userRecordsPerSecond: counter.inWindow() / seconds,
+    payloadBytesPerSecond: (counter.inWindow() * DATA.length) / seconds,
+    lost: 0,
+    note: `${throttled} throttled aggregates; ${SHARDS} concurrent loops of 100 x 50 KB aggregates`,
+  };
+}
+
+async function runCpu(
+  sim: Simulator,
+  ordered: boolean,
+): Promise<{ records: number; cpuMs: number; wallMs: number }> {
+  const streamName = await newStream(sim);
+  const kinesis = client(sim);
+  const producer = new KinesisProducer({ client: kinesis, streamName, ordered, rateLimitPercent: 10_000 });
+  // Warm the shard map and the JIT first.
+  await Promise.all(
+    Array.from({ length: 20_000 }, (_, i) =>
+      producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }),
+    ),
+  );
+  const total = 400_000;
+  const cpuStart = process.cpuUsage();
+  const wallStart = Date.now();
+  let done = 0;
+  for (let i = 0; i < total; i++) {
+    const bytes = recordBytes(i);
+    while (!producer.hasCapacity(bytes)) await producer.waitForCapacity(bytes);
+    producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(
+      () => {
+        done += 1;
+      },
+      () => undefined,
+    );
+    if (i % 2_000 === 0) await yieldToIo();
+  }
+  await producer.flush();
+  const cpu = process.cpuUsage(cpuStart);
+  const wallMs = Date.now() - wallStart;
+  await producer.close();
+  kinesis.destroy();
+  return { records: done, cpuMs: (cpu.user + cpu.system) / 1_000, wallMs };
+}
+
+async function runLatency(
+  sim: Simulator,
+  ordered: boolean,
+): Promise<{ p50: number; p99: number; rate: number; failed: number }> {
+  const streamName = await newStream(sim);
+  const kinesis = client(sim);
+  const producer = new KinesisProducer({ client: kinesis, streamName, ordered });
+  // Half the 4 shards' byte limit, in 100 B records plus their keys.
+  const rate = Math.floor((0.5 * SHARDS * SHARD_BYTES) / recordBytes(5_000));
+  const latencies: number[] = [];
+  let failed = 0;
+  const tickMs = 10;
+  const perTick = Math.ceil((rate * tickMs) / 1_000);
+  const end = Date.now() + SECONDS * 1_000;
+  let i = 0;
+  while (Date.now() < end) {
+    const tickStart = Date.now();
+    for (let n = 0; n < perTick; n++, i++) {
+      const started = performance.now();
+      const measure = Date.now() - end + SECONDS * 1_000 > WARMUP_MS;
+      producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(
+        () => {
+          if (measure) latencies.push(performance.now() - started);
+        },
+        () => {
+          failed += 1;
+        },
+      );
+    }
+    await sleep(Math.max(0, tickMs - (Date.now() - tickStart)));
+  }
+  await producer.close();
+  kinesis.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), rate, failed };
+}
+
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  console.log(
+    `producer benchmark: ${SHARDS} shards, ${DATA.length} B records, ${SECONDS} s per run (${WARMUP_MS / 1_000} s warm-up)`,
+  );
+  const limited = await startSimulator(true);
+  const rows: Goodput[] = [];
+  rows.push(await runOurs(limited, false));
+  rows.push(await runOurs(limited, true));
+  rows.push(await runHandWritten(limited));
+  rows.push(await runAwsKinesisAgg(limited));
+  const latency = await runLatency(limited, false);
+  const latencyOrdered = await runLatency(limited, true);
+  limited.child.send({ type: 'stop' });
+
+  console.log('\nGoodput with real shard limits (1 MiB/s and 1,000 records/s per shard)\n');
+  console.log(
+    '| writer | user records/s per shard | payload MiB/s per shard | Kinesis-counted MiB/s per shard | % of 1 MiB/s (counted) | vs hand-written | lost | notes |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---|');
+  const baseline = rows.find((r) => r.name.startsWith('hand-written'))?.userRecordsPerSecond ?? 1;
+  for (const row of rows) {
+    const perShard = row.userRecordsPerSecond / SHARDS;
+    const mibPerShard = row.payloadBytesPerSecond / SHARDS / SHARD_BYTES;
+    const wirePerShard = row.wireBytesPerSecond / SHARDS / SHARD_BYTES;
+    console.log(
+      `| ${row.name} | ${fmt(perShard)} | ${fmt(mibPerShard, 2)} | ${fmt(wirePerShard, 2)} | ${fmt(wirePerShard * 100, 0)}% | ${fmt(row.userRecordsPerSecond / baseline, 1)}x | ${row.lost} | ${row.note} |`,
+    );
+  }
+
+  const unlimited = await startSimulator(false);
+  const cpu = await runCpu(unlimited, false);
+  const cpuOrdered = await runCpu(unlimited, true);
+  unlimited.child.send({ type: 'stop' });
+  console.log('\nClient CPU per user record (simulator without limits, in its own process)\n');
+  console.log(
+    '| mode | user records | client CPU ms | µs CPU per record | records per CPU-second | wall records/s |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const [name, r] of [
+    ['unordered', cpu],
+    ['ordered', cpuOrdered],
+  ] as const) {
+    console.log(
+      `| ${name} | ${fmt(r.records)} | ${fmt(r.cpuMs)} | ${fmt((r.cpuMs * 1_000) / r.records, 2)} | ${fmt(r.records / (r.cpuMs / 1_000))} | ${fmt(r.records / (r.wallMs / 1_000))} |`,
+    );
+  }
+  console.log(
+    `\nLatency from put to settle at 50% of capacity (${fmt(latency.rate)} records/s over ${SHARDS} shards)\n`,
+  );
+  console.log('| mode | p50 ms | p99 ms | failed |');
+  console.log('|---|---:|---:|---:|');
+  console.log(`| unordered | ${fmt(latency.p50, 1)} | ${fmt(latency.p99, 1)} | ${latency.failed} |`);
+  console.log(
+    `| ordered | ${fmt(latencyOrdered.p50, 1)} | ${fmt(latencyOrdered.p99, 1)} | ${latencyOrdered.failed} |`,
+  );
+}
+
+await main();

@@ -1,0 +1,262 @@
+import { FRAMING_BYTES, isAggregated, RecordAggregator } from '@shardline/aggregation';
+import type { PendingRecord } from './PendingRecord.js';
+import type { ShardLimiter } from './RateLimiter.js';
+import type { ShardBuffer } from './ShardBuffer.js';
+
+// Upper bound of what one user record adds to an aggregate besides its data and partition key: protobuf
+// tags, lengths and table indexes (see the aggregation package's format). Used to close an aggregate
+// before a record could overflow it, so a record never has to be taken back out.
+const RECORD_OVERHEAD = 32;
+// Bounds the records one fill may look at and pass over (ordered mode, backoff), so a long blocked queue
+// cannot make every pass expensive.
+const MAX_VISITS = 20_000;
+
+/** One PutRecords entry and the user records it carries, in order (index = sub-sequence number). */
+export interface Entry {
+  /** The shard the producer predicted; Kinesis may answer another after a reshard. */
+  shardId: string;
+  partitionKey: string;
+  explicitHashKey: string | undefined;
+  data: Uint8Array;
+  /** Data plus UTF-8 partition key. */
+  bytes: number;
+  records: PendingRecord[];
+  /** Whether `data` is a KPL aggregate (user records get sub-sequence numbers). */
+  aggregated: boolean;
+}
+
+/** Settings of a `RequestBuilder`. */
+export interface CollectorOptions {
+  maxCount: number;
+  maxBytes: number;
+  aggregation: boolean;
+  aggregationMaxBytes: number;
+  aggregationMaxRecords: number;
+  maxRecordBytes: number;
+  ordered: boolean;
+}
+
+/** Why a fill from one shard stopped. */
+export type FillStop = 'drained' | 'requestFull' | 'rateLimited';
+
+/** What `fillFrom` needs to know about the world besides the buffer. */
+export interface FillContext {
+  now: number;
+  limiter: ShardLimiter;
+  /** Partition keys with records in flight or parked (ordered mode): their later records must wait. */
+  busyKeys: ReadonlyMap<string, number>;
+  /** Fails a record the aggregator refuses (not expected after validation; never lets it block the rest). */
+  reject: (record: PendingRecord, error: unknown) => void;
+}
+
+/**
+ * Builds one PutRecords request (at most `maxCount` entries and `maxBytes` of data plus partition keys)
+ * from shard buffers. Each entry is an aggregate of one shard's records (or a single record), pinned to
+ * that shard by its explicit hash key. Rate-limiter allowance is reserved for a whole aggregate before it
+ * is started and the unused part handed back when it closes, so no record is ever taken back out.
+ */
+export class RequestBuilder {
+  readonly entries: Entry[] = [];
+  bytes = 0;
+  userRecords = 0;
+  // Ordered mode: keys in this request's closed entries; a later record of such a key must wait for the
+  // next request, since two entries of one request can fail independently.
+  private readonly closedKeys = new Set<string>();
+  private readonly aggregator: RecordAggregator | undefined;
+  private readonly single: RecordAggregator;
+
+  constructor(private readonly options: CollectorOptions) {
+    this.aggregator = options.aggregation
+      ? new RecordAggregator({
+          maxBytes: options.aggregationMaxBytes,
+          maxRecords: options.aggregationMaxRecords,
+        })
+      : undefined;
+    // Records too big to aggregate still go through an aggregator, which frames data that would otherwise
+    // look like an aggregate to consumers and emits everything else as it is.
+    this.single = new RecordAggregator({
+      maxBytes: Math.max(64, options.maxRecordBytes + FRAMING_BYTES + 64),
+    });
+  }
+
+  /** Whether another entry of `bytes` still fits. */
+  private fits(bytes: number): boolean {
+    return this.entries.length < this.options.maxCount && this.bytes + bytes <= this.options.maxBytes;
+  }
+
+  /** Whether no entry could be added any more. */
+  get full(): boolean {
+    return !this.fits(this.options.aggregation ? this.options.aggregationMaxBytes : 1);
+  }
+
+  /** Moves records from `buffer` into entries until the buffer, the request or the shard's rate runs out. */
+  fillFrom(buffer: ShardBuffer, context: FillContext): { stop: FillStop; waitMs: number } {
+    const { now, limiter, busyKeys } = context;
+    const { ordered, aggregationMaxBytes } = this.options;
+    const aggregator = this.aggregator;
+    const blocked = ordered ? new Set<string>() : undefined;
+    const openKeys = ordered ? new Set<string>() : undefined;
+    let open: PendingRecord[] = [];
+    let stop: FillStop = 'drained';
+    let waitMs = 0;
+
+    const closeOpen = (): void => {
+      const aggregate = aggregator?.flush();
+      if (aggregate === undefined) return;
+      const entryBytes = aggregate.data.length + utf8Bytes(aggregate.partitionKey, open);
+      limiter.refund(aggregationMaxBytes - entryBytes);
+      // The reservation made when the aggregate was opened gives way to its real size.
+      this.bytes -= aggregationMaxBytes;
+      this.push({
+        shardId: buffer.shardId,
+        partitionKey: aggregate.partitionKey,
+        explicitHashKey: aggregate.explicitHashKey,
+        data: aggregate.data,
+        bytes: entryBytes,
+        records: open,
+        aggregated: aggregate.count > 1 || aggregate.data !== open[0]?.data,
+      });
+      if (openKeys !== undefined) for (const key of openKeys) this.closedKeys.add(key);
+      openKeys?.clear();
+      open = [];
+    };
+
+    buffer.drain((record) => {
+      if (blocked !== undefined && openKeys !== undefined) {
+        const key = record.partitionKey;
+        if (blocked.has(key) || busyKeys.has(key) || (this.closedKeys.has(key) && !openKeys.has(key))) {
+          blocked.add(key);
+          return 'skip';
+        }
+        if (record.notBefore > now) {
+          blocked.add(key);
+          return 'skip';
+        }
+      } else if (record.notBefore > now) {
+        return 'skip';
+      }
+      const tooBigToAggregate =
+        aggregator === undefined ||
+        record.bytes + (record.explicitHashKey?.length ?? 0) + FRAMING_BYTES + 1 + RECORD_OVERHEAD >
+          aggregationMaxBytes;
+      if (tooBigToAggregate) {
+        // Ordered mode: a key already in an open aggregate must not also travel in a separate entry.
+        if (openKeys?.has(record.partitionKey)) {
+          blocked?.add(record.partitionKey);
+          return 'skip';
+        }
+        if (!this.fits(record.bytes)) {
+          stop = 'requestFull';
+          return 'stop';
+        }
+        if (!limiter.tryTake(1, record.bytes, now)) {
+          stop = 'rateLimited';
+          waitMs = limiter.waitMs(1, record.bytes, now);
+          return 'stop';
+        }
+        this.pushSingle(buffer.shardId, record);
+        return 'take';
+      }
+      // Close the open aggregate first if this record might not fit in it.
+      if (open.length > 0) {
+        const current =
+          aggregator.count === 1 ? aggregator.size + FRAMING_BYTES + 1 + RECORD_OVERHEAD : aggregator.size;
+        const growth = record.bytes + (record.explicitHashKey?.length ?? 0) + RECORD_OVERHEAD;
+        if (
+          current + growth > aggregationMaxBytes ||
+          aggregator.count >= this.options.aggregationMaxRecords
+        ) {
+          closeOpen();
+          if (this.closedKeys.has(record.partitionKey) && ordered) {
+            blocked?.add(record.partitionKey);
+            return 'skip';
+          }
+        }
+      }
+      if (open.length === 0) {
+        if (!this.fits(aggregationMaxBytes)) {
+          stop = 'requestFull';
+          return 'stop';
+        }
+        if (!limiter.tryTake(1, aggregationMaxBytes, now)) {
+          stop = 'rateLimited';
+          waitMs = limiter.waitMs(1, aggregationMaxBytes, now);
+          return 'stop';
+        }
+        // Reserve the request bytes too, so entries added meanwhile cannot overrun the request.
+        this.bytes += aggregationMaxBytes;
+      }
+      let completed: ReturnType<RecordAggregator['add']>;
+      try {
+        completed = aggregator.add(record);
+      } catch (error) {
+        if (open.length === 0) {
+          this.bytes -= aggregationMaxBytes;
+          limiter.refund(aggregationMaxBytes);
+        }
+        context.reject(record, error);
+        return 'take';
+      }
+      if (completed !== undefined) {
+        // Not expected (the check above is conservative); keep the accounting right anyway.
+        const previous = open;
+        open = [record];
+        this.bytes -= aggregationMaxBytes;
+        const entryBytes = completed.data.length + utf8Bytes(completed.partitionKey, previous);
+        this.push({
+          shardId: buffer.shardId,
+          partitionKey: completed.partitionKey,
+          explicitHashKey: completed.explicitHashKey,
+          data: completed.data,
+          bytes: entryBytes,
+          records: previous,
+          aggregated: completed.count > 1,
+        });
+        this.bytes += aggregationMaxBytes;
+      } else {
+        open.push(record);
+      }
+      openKeys?.add(record.partitionKey);
+      return 'take';
+    }, MAX_VISITS);
+    if (open.length > 0) closeOpen();
+    return { stop, waitMs };
+  }
+
+  private pushSingle(shardId: string, record: PendingRecord): void {
+    let data = record.data;
+    let partitionKey = record.partitionKey;
+    let explicitHashKey = record.explicitHashKey;
+    let aggregated = false;
+    if (this.options.aggregation && isAggregated(data)) {
+      // Framed so a consumer does not mistake the user's bytes for an aggregate. Validation made sure the
+      // framed record fits.
+      this.single.add(record);
+      const framed = this.single.flush();
+      if (framed !== undefined) {
+        data = framed.data;
+        partitionKey = framed.partitionKey;
+        explicitHashKey = framed.explicitHashKey;
+        aggregated = true;
+      }
+    }
+    const bytes = data === record.data ? record.bytes : data.length + Buffer.byteLength(partitionKey);
+    this.push({ shardId, partitionKey, explicitHashKey, data, bytes, records: [record], aggregated });
+    if (this.options.ordered) this.closedKeys.add(record.partitionKey);
+  }
+
+  private push(entry: Entry): void {
+    this.entries.push(entry);
+    this.bytes += entry.bytes;
+    this.userRecords += entry.records.length;
+  }
+}
+
+// The entry's partition key bytes: "a" for an aggregate, the record's own key when emitted raw.
+function utf8Bytes(partitionKey: string, records: PendingRecord[]): number {
+  const first = records[0];
+  if (records.length === 1 && first !== undefined && first.partitionKey === partitionKey) {
+    return first.bytes - first.data.length;
+  }
+  return Buffer.byteLength(partitionKey);
+}

@@ -1,0 +1,227 @@
+import {
+  type KinesisClient,
+  ListShardsCommand,
+  type ListShardsCommandInput,
+  type Shard,
+} from '@aws-sdk/client-kinesis';
+import { GrowingBackoff } from './backoff.js';
+import { classifyError } from './errors.js';
+import type { ShardRange } from './types.js';
+
+const MAX_HASH_KEY = (1n << 128n) - 1n;
+// Bounds one listing: 1,000 pages of up to 1,000 shards is far beyond any stream's shard limit.
+const MAX_PAGES = 1_000;
+
+/** Settings of a `ShardMap`. */
+export interface ShardMapOptions {
+  client: KinesisClient;
+  streamName: string | undefined;
+  streamARN: string | undefined;
+  minDelayMs: number;
+  maxDelayMs: number;
+  requestTimeoutMs: number;
+}
+
+/** Thrown by `ShardMap.refresh` when ListShards failed in a way that retrying will not fix, or in time. */
+export class ShardMapError extends Error {
+  constructor(
+    readonly serviceCode: string,
+    message: string,
+    readonly retriable: boolean,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+    this.name = 'ShardMapError';
+  }
+}
+
+/**
+ * The stream's open shards sorted by hash range, from ListShards (paginated, `ShardFilter: AT_LATEST`), with
+ * a binary-search lookup from hash key to shard. Refreshes are coalesced (one ListShards listing at a time)
+ * and retried with growing backoff (x1.5 from `minDelayMs` to `maxDelayMs`, as the KPL).
+ */
+export class ShardMap {
+  private ranges: ShardRange[] = [];
+  private starts: bigint[] = [];
+  private byShardId = new Map<string, ShardRange>();
+  private pending: Promise<void> | undefined;
+  private readonly backoff: GrowingBackoff;
+  private readonly abort = new AbortController();
+  /** Increments on every successful refresh; lets callers tell answers to an older map apart. */
+  version = 0;
+
+  constructor(private readonly options: ShardMapOptions) {
+    this.backoff = new GrowingBackoff(options.minDelayMs, options.maxDelayMs);
+  }
+
+  /** Whether a map has been loaded at least once. */
+  get ready(): boolean {
+    return this.version > 0;
+  }
+
+  /** The open shards, sorted by starting hash key. */
+  get shards(): readonly ShardRange[] {
+    return this.ranges;
+  }
+
+  /** The open shard whose range holds `hashKey`; `undefined` before the first load or in a gap. */
+  lookup(hashKey: bigint): ShardRange | undefined {
+    const starts = this.starts;
+    let low = 0;
+    let high = starts.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      if ((starts[mid] as bigint) <= hashKey) {
+        found = mid;
+        low = mid + 1;
+      } else {
+        high = mid - 1;
+      }
+    }
+    const range = found < 0 ? undefined : this.ranges[found];
+    return range !== undefined && hashKey <= range.endingHashKey ? range : undefined;
+  }
+
+  /** An open shard by id; `undefined` if the current map does not list it (closed, or unknown yet). */
+  get(shardId: string): ShardRange | undefined {
+    return this.byShardId.get(shardId);
+  }
+
+  /**
+   * Loads the map again. Concurrent calls share one listing. Retriable failures (throttling, 5xx, timeouts)
+   * are retried with backoff until `deadline` (epoch ms); then, or at once for a non-retriable failure
+   * (AccessDenied, ResourceNotFound), the promise rejects with `ShardMapError`.
+   */
+  refresh(deadline: number): Promise<void> {
+    if (this.pending === undefined) {
+      this.pending = this.load(deadline).finally(() => {
+        this.pending = undefined;
+      });
+    }
+    return this.pending;
+  }
+
+  /** Cancels a refresh waiting out its backoff. */
+  stop(): void {
+    this.abort.abort();
+  }
+
+  /** Replaces the map (also used by tests). Ranges need not be sorted. */
+  replace(ranges: readonly ShardRange[]): void {
+    const sorted = [...ranges].sort((a, b) =>
+      a.startingHashKey < b.startingHashKey ? -1 : a.startingHashKey > b.startingHashKey ? 1 : 0,
+    );
+    this.ranges = sorted;
+    this.starts = sorted.map((range) => range.startingHashKey);
+    this.byShardId = new Map(sorted.map((range) => [range.shardId, range]));
+    this.version += 1;
+  }
+
+  private async load(deadline: number): Promise<void> {
+    for (;;) {
+      try {
+        const shards = await this.list();
+        this.backoff.succeed();
+        this.replace(shards);
+        return;
+      } catch (error) {
+        const classified =
+          error instanceof ShardMapError
+            ? { code: error.serviceCode, message: error.message, retriable: error.retriable }
+            : classifyError(error);
+        const delay = this.backoff.fail();
+        if (!classified.retriable || Date.now() + delay >= deadline || this.abort.signal.aborted) {
+          throw new ShardMapError(classified.code, classified.message, classified.retriable, error);
+        }
+        await sleep(delay, this.abort.signal);
+        if (this.abort.signal.aborted) {
+          throw new ShardMapError(classified.code, 'shard map refresh stopped', classified.retriable, error);
+        }
+      }
+    }
+  }
+
+  private async list(): Promise<ShardRange[]> {
+    const { client, streamName, streamARN, requestTimeoutMs } = this.options;
+    const ranges: ShardRange[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      // With NextToken, ListShards refuses StreamName and ShardFilter: the token carries them.
+      const input: ListShardsCommandInput =
+        nextToken === undefined
+          ? { StreamName: streamName, StreamARN: streamARN, ShardFilter: { Type: 'AT_LATEST' } }
+          : { NextToken: nextToken };
+      const response = await client.send(new ListShardsCommand(input), {
+        abortSignal: AbortSignal.timeout(requestTimeoutMs),
+      });
+      for (const shard of response.Shards ?? []) {
+        const range = toRange(shard);
+        if (range !== undefined) ranges.push(range);
+      }
+      nextToken = response.NextToken;
+      if (nextToken === undefined) {
+        checkCoverage(ranges);
+        return ranges;
+      }
+    }
+    throw new ShardMapError(
+      'TooManyPages',
+      `ListShards returned more than ${MAX_PAGES} pages`,
+      false,
+      undefined,
+    );
+  }
+}
+
+function toRange(shard: Shard): ShardRange | undefined {
+  // AT_LATEST lists open shards only; a closed one (with an ending sequence number) is skipped in case an
+  // implementation ignores the filter.
+  if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) return undefined;
+  const { ShardId, HashKeyRange } = shard;
+  if (ShardId === undefined || HashKeyRange?.StartingHashKey === undefined || !HashKeyRange.EndingHashKey) {
+    return undefined;
+  }
+  return {
+    shardId: ShardId,
+    startingHashKey: BigInt(HashKeyRange.StartingHashKey),
+    endingHashKey: BigInt(HashKeyRange.EndingHashKey),
+  };
+}
+
+// A listing caught in the middle of a reshard can miss or overlap ranges; such a map would misroute, so it
+// counts as a retriable failure.
+function checkCoverage(ranges: ShardRange[]): void {
+  const sorted = [...ranges].sort((a, b) =>
+    a.startingHashKey < b.startingHashKey ? -1 : a.startingHashKey > b.startingHashKey ? 1 : 0,
+  );
+  let expected = 0n;
+  for (const range of sorted) {
+    if (range.startingHashKey !== expected) break;
+    expected = range.endingHashKey + 1n;
+  }
+  if (sorted.length === 0 || expected !== MAX_HASH_KEY + 1n) {
+    throw new ShardMapError(
+      'IncompleteShardMap',
+      'open shards do not cover the hash key space',
+      true,
+      undefined,
+    );
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

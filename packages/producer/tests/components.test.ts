@@ -1,0 +1,298 @@
+import { deaggregate } from '@shardline/aggregation';
+import { describe, expect, it } from 'vitest';
+import { fullJitterDelay, GrowingBackoff } from '../src/backoff.js';
+import { RequestBuilder } from '../src/Collector.js';
+import { classifyError } from '../src/errors.js';
+import { resolveOptions } from '../src/options.js';
+import type { PendingRecord } from '../src/PendingRecord.js';
+import { RateLimiter, ShardLimiter } from '../src/RateLimiter.js';
+import { ShardBuffer } from '../src/ShardBuffer.js';
+import { ShardMap, ShardMapError } from '../src/ShardMap.js';
+import { evenShards, FakeKinesis, MAX_KEY, serviceError } from './fakeKinesis.js';
+
+let seq = 0;
+function record(partitionKey: string, data: string, extra: Partial<PendingRecord> = {}): PendingRecord {
+  const bytes = Buffer.from(data);
+  return {
+    seq: seq++,
+    partitionKey,
+    explicitHashKey: undefined,
+    data: bytes,
+    bytes: bytes.length + Buffer.byteLength(partitionKey),
+    hashKey: 0n,
+    receivedAt: 0,
+    deadline: 1_000_000,
+    notBefore: 0,
+    lastAttemptEnd: 0,
+    retries: 0,
+    attempts: [],
+    lastError: undefined,
+    sent: false,
+    parked: false,
+    settled: false,
+    resolve: () => undefined,
+    reject: () => undefined,
+    ...extra,
+  };
+}
+
+describe('backoff', () => {
+  it('full jitter stays within [0, min(cap, base * 2^n))', () => {
+    const policy = { baseDelayMs: 100, maxDelayMs: 5_000 };
+    expect(fullJitterDelay(0, policy, () => 0.999)).toBe(99);
+    expect(fullJitterDelay(3, policy, () => 0.5)).toBe(400);
+    expect(fullJitterDelay(50, policy, () => 0.999)).toBe(4_995);
+    expect(fullJitterDelay(2, policy, () => 0)).toBe(0);
+  });
+
+  it('growing backoff multiplies by 1.5 up to the cap and resets on success', () => {
+    const backoff = new GrowingBackoff(1_000, 3_000);
+    expect([backoff.fail(), backoff.fail(), backoff.fail(), backoff.fail()]).toEqual([
+      1_000, 1_500, 2_250, 3_000,
+    ]);
+    backoff.succeed();
+    expect(backoff.fail()).toBe(1_000);
+  });
+});
+
+describe('options', () => {
+  it('fills in the documented defaults', () => {
+    const fake = new FakeKinesis();
+    const options = resolveOptions({ client: fake.client, streamName: 's' });
+    expect(options).toMatchObject({
+      aggregation: true,
+      aggregationMaxBytes: 51_200,
+      collectionMaxCount: 500,
+      collectionMaxBytes: 5_242_880,
+      maxBufferedTimeMs: 100,
+      recordTtlMs: 30_000,
+      maxRecordBytes: 1_048_576,
+      maxBufferedBytes: 33_554_432,
+      maxBufferedRecords: 100_000,
+      maxInFlightRequests: 16,
+      requestTimeoutMs: 6_000,
+      retryBaseDelayMs: 100,
+      retryMaxDelayMs: 5_000,
+      maxRequestRetries: 3,
+      rateLimitPercent: 95,
+      ordered: false,
+      failIfThrottled: false,
+    });
+  });
+});
+
+describe('classifyError', () => {
+  it('retries throttling, 5xx, timeouts and resets; not access or missing streams', () => {
+    expect(classifyError(serviceError('InternalFailure', 500, 'server')).retriable).toBe(true);
+    expect(classifyError(serviceError('ServiceUnavailable', 503, 'server')).retriable).toBe(true);
+    expect(classifyError(serviceError('LimitExceededException', 400, 'client')).retriable).toBe(true);
+    expect(classifyError(Object.assign(new Error('t'), { name: 'TimeoutError' })).retriable).toBe(true);
+    expect(classifyError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).code).toBe(
+      'ECONNRESET',
+    );
+    expect(classifyError(serviceError('AccessDeniedException', 400, 'client')).retriable).toBe(false);
+    expect(classifyError(serviceError('ResourceNotFoundException', 400, 'client')).retriable).toBe(false);
+    expect(classifyError(serviceError('KMSAccessDeniedException', 400, 'client')).retriable).toBe(false);
+  });
+});
+
+describe('ShardMap', () => {
+  const options = (fake: FakeKinesis) => ({
+    client: fake.client,
+    streamName: 's',
+    streamARN: undefined,
+    minDelayMs: 1,
+    maxDelayMs: 5,
+    requestTimeoutMs: 1_000,
+  });
+
+  it('follows pagination, sorts ranges and finds the shard of a hash key', async () => {
+    const fake = new FakeKinesis(evenShards(5).reverse());
+    const map = new ShardMap(options(fake));
+    await map.refresh(Date.now() + 1_000);
+    expect(fake.listCalls).toBe(3);
+    expect(map.shards.map((s) => s.shardId)).toEqual(evenShards(5).map((s) => s.shardId));
+    for (const shard of evenShards(5)) {
+      expect(map.lookup(shard.start)?.shardId).toBe(shard.shardId);
+      expect(map.lookup(shard.end)?.shardId).toBe(shard.shardId);
+    }
+    expect(map.lookup(MAX_KEY)?.shardId).toBe('shardId-000000000004');
+    expect(map.version).toBe(1);
+  });
+
+  it('retries a listing with a gap, then gives up at the deadline', async () => {
+    const fake = new FakeKinesis(evenShards(3).filter((_, i) => i !== 1));
+    const map = new ShardMap(options(fake));
+    const error = await map.refresh(Date.now() + 30).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ShardMapError);
+    expect((error as ShardMapError).serviceCode).toBe('IncompleteShardMap');
+    expect(fake.listCalls).toBeGreaterThan(1);
+    expect(map.ready).toBe(false);
+  });
+
+  it('fails at once on a non-retriable error and coalesces concurrent refreshes', async () => {
+    const fake = new FakeKinesis();
+    fake.listFault = () => serviceError('AccessDeniedException', 400, 'client');
+    const map = new ShardMap(options(fake));
+    const [a, b] = await Promise.allSettled([
+      map.refresh(Date.now() + 5_000),
+      map.refresh(Date.now() + 5_000),
+    ]);
+    expect(a.status).toBe('rejected');
+    expect(b.status).toBe('rejected');
+    expect(fake.listCalls).toBe(1);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows a burst of a twentieth of a second, then refills at the rate', () => {
+    const limiter = new ShardLimiter(1_000, 1_000_000, 0);
+    let taken = 0;
+    while (limiter.tryTake(1, 10, 0)) taken += 1;
+    expect(taken).toBe(50);
+    expect(limiter.waitMs(1, 10, 0)).toBe(1);
+    expect(limiter.tryTake(1, 10, 50)).toBe(true);
+  });
+
+  it('lets a record larger than the bucket through once full, leaving debt', () => {
+    const limiter = new ShardLimiter(1_000, 100_000, 0);
+    expect(limiter.tryTake(1, 500_000, 0)).toBe(true);
+    expect(limiter.tryTake(1, 10, 0)).toBe(false);
+    expect(limiter.waitMs(1, 10, 0)).toBeGreaterThan(1_000);
+  });
+
+  it('slows down (x0.8) on throttling at most once per 100 ms and recovers additively', () => {
+    const limiter = new ShardLimiter(1_000, 1_000_000, 0);
+    limiter.onThrottle(0);
+    limiter.onThrottle(10);
+    expect(limiter.ratio).toBeCloseTo(0.8);
+    limiter.onThrottle(200);
+    expect(limiter.ratio).toBeCloseTo(0.64);
+    limiter.onSuccess(300);
+    expect(limiter.ratio).toBeCloseTo(0.74);
+    limiter.onSuccess(10_000);
+    expect(limiter.ratio).toBe(1);
+  });
+
+  it('keeps one limiter per shard and forgets closed shards', () => {
+    const limiters = new RateLimiter(50);
+    const a = limiters.get('a', 0);
+    expect(limiters.get('a', 0)).toBe(a);
+    limiters.get('b', 0);
+    limiters.retain(new Set(['b']));
+    expect(Object.keys(limiters.ratios())).toEqual(['b']);
+  });
+});
+
+describe('ShardBuffer', () => {
+  it('merges retries back into put order and removes expired records', () => {
+    const buffer = new ShardBuffer('s');
+    const d = record('k', 'd', { deadline: 5 });
+    const [a, b, c] = [record('k', 'a'), record('k', 'b'), record('k', 'c')];
+    buffer.push(d);
+    buffer.push(c as PendingRecord);
+    buffer.insert(b as PendingRecord);
+    buffer.insert(a as PendingRecord);
+    expect(buffer.removeExpired(10)).toEqual([d]);
+    const seen: string[] = [];
+    buffer.drain((r) => {
+      seen.push(Buffer.from(r.data).toString());
+      return r === b ? 'skip' : 'take';
+    }, 100);
+    expect(seen).toEqual(['a', 'b', 'c']);
+    expect(buffer.length).toBe(1);
+    expect(buffer.bytes).toBe((b as PendingRecord).bytes);
+    expect(buffer.removeAll()).toEqual([b]);
+  });
+
+  it('stops at stop and keeps the rest', () => {
+    const buffer = new ShardBuffer('s');
+    for (let i = 0; i < 5; i++) buffer.push(record('k', String(i)));
+    let visits = 0;
+    buffer.drain(() => (visits++ < 2 ? 'take' : 'stop'), 100);
+    expect(buffer.length).toBe(3);
+    expect(buffer.oldestFresh()?.data.toString()).toBe('2');
+    expect(buffer.hasDueRetry(0)).toBe(false);
+    buffer.insert(record('k', 'r', { notBefore: 50 }));
+    expect(buffer.hasDueRetry(10)).toBe(false);
+    expect(buffer.nextRetryAfter(10)).toBe(50);
+    expect(buffer.hasDueRetry(50)).toBe(true);
+  });
+});
+
+describe('RequestBuilder', () => {
+  const base = {
+    maxCount: 500,
+    maxBytes: 5 * 1024 * 1024,
+    aggregation: true,
+    aggregationMaxBytes: 1_000,
+    aggregationMaxRecords: 1_000_000,
+    maxRecordBytes: 1_048_576,
+    ordered: false,
+  };
+  const context = (busy: Map<string, number> = new Map()) => ({
+    now: 1,
+    limiter: new ShardLimiter(1_000_000, 1_000_000_000, 0),
+    busyKeys: busy,
+    reject: () => undefined,
+  });
+
+  it('packs records into aggregates within the size bound, preserving order for sub-sequence numbers', () => {
+    const buffer = new ShardBuffer('s');
+    const records = Array.from({ length: 100 }, (_, i) =>
+      record(`k${i % 7}`, `payload-${i}-${'x'.repeat(20)}`),
+    );
+    for (const r of records) buffer.push(r);
+    const builder = new RequestBuilder(base);
+    expect(builder.fillFrom(buffer, context()).stop).toBe('drained');
+    expect(builder.entries.length).toBeGreaterThan(1);
+    const flat: string[] = [];
+    for (const entry of builder.entries) {
+      expect(entry.bytes).toBeLessThanOrEqual(1_000);
+      const users = deaggregate({ Data: entry.data, PartitionKey: entry.partitionKey, SequenceNumber: '1' });
+      expect(users.map((u) => Buffer.from(u.data).toString())).toEqual(
+        entry.records.map((r) => Buffer.from(r.data).toString()),
+      );
+      flat.push(...users.map((u) => Buffer.from(u.data).toString()));
+    }
+    expect(flat).toEqual(records.map((r) => Buffer.from(r.data).toString()));
+    expect(builder.bytes).toBe(builder.entries.reduce((sum, e) => sum + e.bytes, 0));
+  });
+
+  it('stops at the entry count and byte bounds of one request', () => {
+    const buffer = new ShardBuffer('s');
+    for (let i = 0; i < 50; i++) buffer.push(record(`k${i}`, 'y'.repeat(100)));
+    const builder = new RequestBuilder({ ...base, aggregation: false, maxCount: 20 });
+    expect(builder.fillFrom(buffer, context()).stop).toBe('requestFull');
+    expect(builder.entries).toHaveLength(20);
+    const bytesBound = new RequestBuilder({ ...base, aggregation: false, maxBytes: 1_050 });
+    bytesBound.fillFrom(buffer, context());
+    expect(bytesBound.entries).toHaveLength(10);
+  });
+
+  it('stops when the shard limiter runs dry and says how long to wait', () => {
+    const buffer = new ShardBuffer('s');
+    for (let i = 0; i < 50; i++) buffer.push(record(`k${i}`, 'z'.repeat(100)));
+    const builder = new RequestBuilder({ ...base, aggregation: false });
+    // 100 records/s with a 50 ms burst: 5 records now, the next one in 10 ms.
+    const result = builder.fillFrom(buffer, { ...context(), limiter: new ShardLimiter(100, 1_000_000, 1) });
+    expect(result.stop).toBe('rateLimited');
+    expect(builder.entries).toHaveLength(5);
+    expect(result.waitMs).toBeGreaterThan(0);
+  });
+
+  it('ordered: a key never spans two entries of a request, and busy keys wait', () => {
+    const buffer = new ShardBuffer('s');
+    for (let i = 0; i < 60; i++) buffer.push(record(i % 2 === 0 ? 'even' : 'odd', `${i}-${'w'.repeat(40)}`));
+    buffer.push(record('busy', 'b'));
+    const builder = new RequestBuilder({ ...base, ordered: true });
+    builder.fillFrom(buffer, context(new Map([['busy', 1]])));
+    const keysPerEntry = builder.entries.map((e) => new Set(e.records.map((r) => r.partitionKey)));
+    for (const key of ['even', 'odd']) {
+      expect(keysPerEntry.filter((keys) => keys.has(key)).length).toBeLessThanOrEqual(1);
+    }
+    expect(builder.entries.some((e) => e.records.some((r) => r.partitionKey === 'busy'))).toBe(false);
+    // What was left keeps its order for the next request.
+    expect(buffer.length).toBe(61 - builder.userRecords);
+  });
+});
