@@ -33,6 +33,11 @@ export interface Verification {
   orderViolations: Array<{ key: string; expected: number; got: number }>;
   /** Duplicates per shard: where the re-deliveries happened. */
   duplicatesByShard: Record<string, number>;
+  /**
+   * Duplicates by `firstWorker->againWorker`: who processed a record first and who got it again. A record
+   * first processed by a worker that crashed, then by another, was past that worker's last checkpoint.
+   */
+  duplicatesByWorkers: Record<string, number>;
 }
 
 /**
@@ -43,12 +48,13 @@ export interface Verification {
 export function verify(produced: readonly Produced[], deliveries: readonly Delivery[]): Verification {
   const byId = new Map(produced.map((p) => [p.id, p]));
   const sorted = [...deliveries].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-  const seen = new Set<string>();
+  const seen = new Map<string, string>(); // id -> worker that processed it first
   const nextOrdinal = new Map<string, number>();
   const unexpected: string[] = [];
   const orderViolations: Verification['orderViolations'] = [];
   const violatedKeys = new Set<string>();
   const duplicatesByShard: Record<string, number> = {};
+  const duplicatesByWorkers: Record<string, number> = {};
   let duplicates = 0;
 
   for (const delivery of sorted) {
@@ -56,12 +62,15 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
       unexpected.push(delivery.id);
       continue;
     }
-    if (seen.has(delivery.id)) {
+    const firstWorker = seen.get(delivery.id);
+    if (firstWorker !== undefined) {
       duplicates += 1;
       duplicatesByShard[delivery.shardId] = (duplicatesByShard[delivery.shardId] ?? 0) + 1;
+      const pair = `${firstWorker}->${delivery.workerId}`;
+      duplicatesByWorkers[pair] = (duplicatesByWorkers[pair] ?? 0) + 1;
       continue;
     }
-    seen.add(delivery.id);
+    seen.set(delivery.id, delivery.workerId);
     const expected = nextOrdinal.get(delivery.key) ?? 0;
     if (delivery.ordinal !== expected && !violatedKeys.has(delivery.key)) {
       violatedKeys.add(delivery.key);
@@ -79,5 +88,6 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
     duplicates,
     orderViolations,
     duplicatesByShard,
+    duplicatesByWorkers,
   };
 }

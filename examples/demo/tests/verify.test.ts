@@ -27,6 +27,14 @@ describe('verify', () => {
     expect(result).toMatchObject({ ok: true, duplicates: 1, duplicatesByShard: { 'shardId-0': 1 } });
   });
 
+  it('says which worker processed a duplicate first and which got it again', () => {
+    const list = deliveries(['a0', 'a1', 'b0', 'a1', 'a2']).map((d, i) => ({
+      ...d,
+      workerId: i < 3 ? 'w1' : 'w2',
+    }));
+    expect(verify(produced, list).duplicatesByWorkers).toEqual({ 'w1->w2': 1 });
+  });
+
   it('fails on a missing record', () => {
     const result = verify(produced, deliveries(['a0', 'a1', 'b0']));
     expect(result.ok).toBe(false);

@@ -1,0 +1,119 @@
+/**
+ * The documented IAM policies are exact: every API operation the producer and the consumer call is in
+ * their policy, and every action in a policy is called. Operations are recorded from the caller's own SDK
+ * clients, as AWS would authorise them.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type KinesisClient, MergeShardsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
+import { KinesisConsumer } from '@shardline/consumer';
+import { KinesisProducer } from '@shardline/producer';
+import {
+  connectLocalStack,
+  createStream,
+  listAllShards,
+  uniqueName,
+  waitForStreamActive,
+} from '@shardline/testkit';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+const stack = connectLocalStack(inject('localStack'));
+afterAll(() => stack.destroy());
+
+interface Policy {
+  Statement: Array<{ Action: string[] }>;
+}
+
+function policyActions(file: string): string[] {
+  const policy = JSON.parse(readFileSync(join(root, 'docs/iam', file), 'utf8')) as Policy;
+  return policy.Statement.flatMap((s) => s.Action).sort();
+}
+
+function recordOperations(client: KinesisClient | DynamoDBClient, prefix: string, into: Set<string>): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      into.add(`${prefix}:${String(context.commandName).replace(/Command$/, '')}`);
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordOperationForIamTest' },
+  );
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('least-privilege IAM policies', () => {
+  it('list exactly the operations the producer and the consumer call', async () => {
+    const streamName = uniqueName('iam');
+    await createStream(stack.kinesis, { streamName, shardCount: 3 });
+
+    const producerOps = new Set<string>();
+    const producerKinesis = stack.createKinesisClient();
+    recordOperations(producerKinesis, 'kinesis', producerOps);
+    const producer = new KinesisProducer({ client: producerKinesis, streamName });
+
+    const consumerOps = new Set<string>();
+    const consumerKinesis = stack.createKinesisClient();
+    const consumerDynamo = stack.createDynamoDBClient();
+    recordOperations(consumerKinesis, 'kinesis', consumerOps);
+    recordOperations(consumerDynamo, 'dynamodb', consumerOps);
+    let processed = 0;
+    const consumer = new KinesisConsumer({
+      kinesisClient: consumerKinesis,
+      dynamoDBClient: consumerDynamo,
+      streamName,
+      applicationName: uniqueName('iam-app'),
+      initialPosition: 'TRIM_HORIZON',
+      failoverTimeMs: 3_000,
+      idleTimeBetweenReadsMs: 100,
+      parentPollIntervalMs: 100,
+      shardSyncIntervalMs: 500,
+      processor: async (records) => {
+        processed += records.length;
+      },
+    });
+    await consumer.start();
+    try {
+      const put = (from: number) =>
+        Promise.all(
+          Array.from({ length: 30 }, (_, i) => producer.put({ partitionKey: `k${from + i}`, data: 'x' })),
+        );
+      await put(0);
+      // Resharding: the producer refreshes its shard map, the consumer ends parents and starts children.
+      const [first, second, third] = (await listAllShards(stack.kinesis, streamName)).map(
+        (s) => s.ShardId ?? '',
+      );
+      await stack.kinesis.send(
+        new SplitShardCommand({
+          StreamName: streamName,
+          ShardToSplit: first,
+          NewStartingHashKey: (2n ** 126n).toString(),
+        }),
+      );
+      await waitForStreamActive(stack.kinesis, streamName);
+      await stack.kinesis.send(
+        new MergeShardsCommand({ StreamName: streamName, ShardToMerge: second, AdjacentShardToMerge: third }),
+      );
+      await waitForStreamActive(stack.kinesis, streamName);
+      await put(30);
+      await producer.flush();
+      await until(() => processed >= 60, 30_000);
+    } finally {
+      await producer.close();
+      await consumer.stop({ timeoutMs: 10_000 });
+      producerKinesis.destroy();
+      consumerKinesis.destroy();
+      consumerDynamo.destroy();
+    }
+
+    expect([...producerOps].sort()).toEqual(policyActions('producer-policy.json'));
+    expect([...consumerOps].sort()).toEqual(policyActions('consumer-policy.json'));
+  });
+});
