@@ -76,7 +76,11 @@ describe('options', () => {
       maxRequestRetries: 3,
       rateLimitPercent: 95,
       ordered: false,
+      reshardResend: 'outOfRange',
       failIfThrottled: false,
+      shardMapRefreshMinDelayMs: 1_000,
+      shardMapRefreshMaxDelayMs: 30_000,
+      logger: undefined,
     });
   });
 });

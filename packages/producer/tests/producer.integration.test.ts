@@ -275,6 +275,27 @@ describe('KinesisProducer against kinesis-local', () => {
     expectExactlyOnce(results, await readUserRecords(stack.kinesis, name), 'flush');
   });
 
+  it('aborts an attempt after requestTimeoutMs through the real SDK and retries it', async () => {
+    const name = await stream(1);
+    const client = stack.createKinesisClient();
+    const faults = injectKinesisFaults(client, {
+      rules: [{ operations: ['PutRecords'], times: 1, action: Faults.delay(400) }],
+    });
+    const p = producer(client, name, { requestTimeoutMs: 150 });
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => p.put({ partitionKey: `k${i}`, data: payload('abort', i) })),
+    );
+    await p.close();
+    faults.remove();
+    for (const result of results) {
+      expect(result.attempts[0]?.success).toBe(false);
+      expect(result.attempts.at(-1)?.success).toBe(true);
+    }
+    expect(p.metrics().ErrorsByCode).toEqual({ AbortError: 1 });
+    expect(results[0]?.attempts[0]?.errorCode).toBe('AbortError');
+    expectExactlyOnce(results, await readUserRecords(stack.kinesis, name), 'abort');
+  });
+
   it('fails fast when the stream does not exist', async () => {
     const p = producer(stack.kinesis, uniqueName('missing'));
     const error = await p.put({ partitionKey: 'k', data: 'x' }).catch((e: unknown) => e);
