@@ -12,6 +12,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { KinesisConsumer } from '@shardline/consumer';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 const streamName = process.env.STREAM_NAME;
 const applicationName = process.env.APPLICATION_NAME;
@@ -23,8 +24,12 @@ const initialPosition = process.env.INITIAL_POSITION === 'TRIM_HORIZON' ? 'TRIM_
 const metricsIntervalMs = Number(process.env.METRICS_INTERVAL_MS ?? 10_000);
 const stopTimeoutMs = Number(process.env.STOP_TIMEOUT_MS ?? 20_000);
 
+// A local endpoint (kinesis-local) gets plain HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis fails
+// intermittently against it. Against AWS the SDK's default is right.
 const kinesisClient = new KinesisClient(
-  process.env.KINESIS_ENDPOINT ? { endpoint: process.env.KINESIS_ENDPOINT } : {},
+  process.env.KINESIS_ENDPOINT
+    ? { endpoint: process.env.KINESIS_ENDPOINT, requestHandler: new NodeHttpHandler() }
+    : {},
 );
 const dynamoDBClient = new DynamoDBClient(
   process.env.DYNAMODB_ENDPOINT ? { endpoint: process.env.DYNAMODB_ENDPOINT } : {},

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { KinesisProducer } from '@shardline/producer';
-import { connectLocalStack, createStream, LOCAL_CREDENTIALS, uniqueName } from '@shardline/testkit';
+import { connectLocalStack, createStream, localStackProcessEnv, uniqueName } from '@shardline/testkit';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 const endpoints = inject('localStack');
@@ -23,17 +23,13 @@ describe('consumer-worker example', () => {
     const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
     const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', main], {
       env: {
-        PATH: process.env.PATH ?? '',
+        ...localStackProcessEnv(endpoints),
         STREAM_NAME: streamName,
         APPLICATION_NAME: applicationName,
         INITIAL_POSITION: 'TRIM_HORIZON',
         METRICS_INTERVAL_MS: '200',
         KINESIS_ENDPOINT: endpoints.kinesisEndpoint,
         DYNAMODB_ENDPOINT: endpoints.dynamoDBEndpoint,
-        AWS_REGION: endpoints.region,
-        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

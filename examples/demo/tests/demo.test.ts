@@ -1,15 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { isProcessAlive as isAlive } from '@shardline/testkit';
 import { describe, expect, it } from 'vitest';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('pnpm demo', () => {
   it('runs the whole pipeline with a split, a merge and a killed worker, verifies it, and leaves nothing running', async () => {

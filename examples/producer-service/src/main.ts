@@ -8,6 +8,7 @@
  */
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { KinesisProducer } from '@shardline/producer';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createIngestServer } from './server.js';
 
 const streamName = process.env.STREAM_NAME;
@@ -19,8 +20,12 @@ const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const shutdownTimeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 25_000);
 
+// A local endpoint (kinesis-local) gets plain HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis fails
+// intermittently against it. Against AWS the SDK's default is right.
 const client = new KinesisClient(
-  process.env.KINESIS_ENDPOINT ? { endpoint: process.env.KINESIS_ENDPOINT } : {},
+  process.env.KINESIS_ENDPOINT
+    ? { endpoint: process.env.KINESIS_ENDPOINT, requestHandler: new NodeHttpHandler() }
+    : {},
 );
 const producer = new KinesisProducer({
   client,

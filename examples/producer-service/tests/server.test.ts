@@ -6,7 +6,7 @@ import { KinesisProducer } from '@shardline/producer';
 import {
   connectLocalStack,
   createStream,
-  LOCAL_CREDENTIALS,
+  localStackProcessEnv,
   readAllRecords,
   uniqueName,
 } from '@shardline/testkit';
@@ -110,16 +110,12 @@ describe('ingest server', () => {
     const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
     const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', main], {
       env: {
-        PATH: process.env.PATH ?? '',
+        ...localStackProcessEnv(endpoints),
         STREAM_NAME: name,
         PORT: '0',
         // Records linger in the buffer, so SIGTERM surely finds them there and must flush them.
         MAX_BUFFERED_TIME_MS: '5000',
         KINESIS_ENDPOINT: endpoints.kinesisEndpoint,
-        AWS_REGION: endpoints.region,
-        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -149,7 +145,8 @@ describe('ingest server', () => {
       while ((await buffered()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const sigtermAt = Date.now();
       child.kill('SIGTERM');
-      expect((await inFlight).status).toBe(200);
+      const answer = await inFlight;
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
       expect(await exited).toBe(0);
       // Flushed at once, not after the 5 s linger.
       expect(Date.now() - sigtermAt).toBeLessThan(4_000);

@@ -5,8 +5,8 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import {
   connectLocalStack,
   createStream,
-  LOCAL_CREDENTIALS,
   listAllShards,
+  localStackProcessEnv,
   uniqueName,
 } from '@shardline/testkit';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -26,13 +26,7 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
     {
       encoding: 'utf8',
       timeout: 60_000,
-      env: {
-        PATH: process.env.PATH ?? '',
-        AWS_REGION: endpoints.region,
-        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
+      env: localStackProcessEnv(endpoints),
     },
   );
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };

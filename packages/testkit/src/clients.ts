@@ -64,3 +64,17 @@ export function connectLocalStack(endpoints: LocalStackEndpoints): LocalStackCli
     },
   };
 }
+
+/**
+ * Environment for a child process that should reach this stack through the standard SDK chain (region,
+ * dummy credentials), as a deployed service would: pass it to `spawn`, plus the endpoints the program reads.
+ */
+export function localStackProcessEnv(endpoints: LocalStackEndpoints): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: endpoints.region,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}

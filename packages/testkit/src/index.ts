@@ -3,6 +3,7 @@ export {
   LOCAL_CREDENTIALS,
   type LocalStackClients,
   type LocalStackEndpoints,
+  localStackProcessEnv,
 } from './clients.js';
 export {
   type DynamoDBFaultPlan,
@@ -28,6 +29,7 @@ export {
   startLocalStack,
 } from './localStack.js';
 export { freeLoopbackPort } from './ports.js';
+export { isProcessAlive } from './processes.js';
 export {
   type AcceptedEntry,
   type EntryLogOptions,

@@ -6,6 +6,7 @@ import { describe, expect, inject, it } from 'vitest';
 import {
   connectLocalStack,
   createStream,
+  isProcessAlive as isAlive,
   type LocalStack,
   type LocalStackClients,
   listAllShards,
@@ -13,15 +14,6 @@ import {
   startLocalStack,
   uniqueName,
 } from '../src/index.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** TCP ports in LISTEN state, with their local addresses, owned by anyone (from /proc/net/tcp{,6}). */
 function listeningAddresses(port: number): string[] {
