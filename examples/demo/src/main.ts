@@ -271,10 +271,12 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
     await producer.flush();
     await Promise.all(pending);
     await Promise.all(chaosRuns);
-    view.event(
-      elapsed(),
-      `produced ${acknowledged} records (${failedPuts} failed); waiting for the consumers`,
-    );
+    if (!abort.aborted) {
+      view.event(
+        elapsed(),
+        `produced ${acknowledged} records (${failedPuts} failed); waiting for the consumers`,
+      );
+    }
 
     const drainDeadline = Date.now() + flags.drainTimeoutMs;
     while (!abort.aborted && consumedIds.size < acknowledged && Date.now() < drainDeadline) await sleep(100);
@@ -286,8 +288,8 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
     producer = undefined;
     const stopStart = Date.now();
     await stopWorkers([...workers.values()]);
-    console.log(`stopped the workers gracefully (leases released) in ${Date.now() - stopStart} ms`);
     if (abort.aborted) return 130;
+    console.log(`stopped the workers gracefully (leases released) in ${Date.now() - stopStart} ms`);
 
     const result = verify(produced, deliveries);
     const seconds = (elapsed() / 1000).toFixed(1);
