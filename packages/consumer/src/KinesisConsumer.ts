@@ -21,6 +21,13 @@ export interface StopOptions {
    * @defaultValue `30_000`
    */
   timeoutMs?: number;
+  /**
+   * How long, after that, `stop()` waits for the lease releases and the background calls still in flight
+   * (lease-table and Kinesis calls have no timeout of their own). Past it `stop()` resolves anyway; a lease
+   * whose release did not complete expires after `failoverTimeMs`.
+   * @defaultValue `5_000`
+   */
+  releaseTimeoutMs?: number;
 }
 
 /** Floor between GetRecords calls on one shard: Kinesis allows 5 per second. */
@@ -40,7 +47,7 @@ export class KinesisConsumer {
   readonly #taker: LeaseTaker;
   readonly #syncer: ShardSyncer;
   readonly #processorFor: (shardId: string) => RecordProcessor;
-  readonly #consumers = new Map<string, { consumer: ShardConsumer; done: Promise<void> }>();
+  readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
   readonly #hashRanges = new Map<string, HashKeyRange>();
   readonly #loopsAbort = new AbortController();
   readonly #renewAbort = new AbortController();
@@ -76,6 +83,7 @@ export class KinesisConsumer {
       maxLeasesForWorker: o.maxLeasesForWorker,
       maxLeasesToStealAtOnce: o.maxLeasesToStealAtOnce,
       now,
+      isBusy: (shardId) => this.#consumers.has(shardId),
       onError: (error, shardId) => this.#events.emit('error', { operation: 'takeLease', error, shardId }),
     });
     const initial = o.initialPosition;
@@ -118,6 +126,8 @@ export class KinesisConsumer {
   async #start(): Promise<void> {
     await this.#store.ensureTable();
     await this.#sync();
+    // stop() waits for a start in progress only up to its timeout: a start finishing later starts nothing.
+    if (this.#loopsAbort.signal.aborted) return;
     const o = this.#options;
     this.#loops.push(
       this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renewer.renewAll()),
@@ -131,27 +141,35 @@ export class KinesisConsumer {
   /**
    * Graceful stop: no new leases; each shard finishes its batch in flight, the processor gets
    * `shutdownRequested` to checkpoint, and every lease is released so other workers take it at once.
-   * After `timeoutMs` the remaining leases are released anyway. Safe to call twice (same promise).
+   * After `timeoutMs` the remaining leases are released anyway; the releases are waited for at most
+   * `releaseTimeoutMs`, so `stop()` resolves within `timeoutMs + releaseTimeoutMs`. Safe to call twice.
    */
-  stop({ timeoutMs = 30_000 }: StopOptions = {}): Promise<void> {
-    this.#stopPromise ??= this.#stop(timeoutMs);
+  stop({ timeoutMs = 30_000, releaseTimeoutMs = 5_000 }: StopOptions = {}): Promise<void> {
+    this.#stopPromise ??= this.#stop(timeoutMs, releaseTimeoutMs);
     return this.#stopPromise;
   }
 
-  async #stop(timeoutMs: number): Promise<void> {
-    await this.#startPromise?.catch(() => undefined);
+  async #stop(timeoutMs: number, releaseTimeoutMs: number): Promise<void> {
+    const timeout = new AbortController();
+    const deadline = sleep(timeoutMs, timeout.signal);
+    await Promise.race([this.#startPromise?.catch(() => undefined), deadline]);
     this.#loopsAbort.abort();
     for (const { consumer } of this.#consumers.values()) consumer.requestShutdown();
-    const timeout = new AbortController();
-    await Promise.race([
-      Promise.all([...this.#consumers.values()].map(({ done }) => done)),
-      sleep(timeoutMs, timeout.signal),
-    ]);
+    await Promise.race([Promise.all([...this.#consumers.values()].map(({ done }) => done)), deadline]);
     timeout.abort();
-    // Whatever is still held (timeout, or taken during shutdown) is released now.
-    await Promise.all(this.#renewer.heldKeys().map((shardId) => this.#release(shardId)));
-    this.#renewAbort.abort();
-    await Promise.all(this.#loops);
+    // Whatever is still held (timeout, or taken during shutdown) is released now; the releases and the loops'
+    // last calls are waited for at most releaseTimeoutMs, since a hung lease-table call would never end.
+    const tail = new AbortController();
+    await Promise.race([
+      (async () => {
+        await Promise.all(this.#renewer.heldKeys().map((shardId) => this.#release(shardId)));
+        this.#renewAbort.abort();
+        await Promise.all(this.#loops);
+      })(),
+      sleep(releaseTimeoutMs, tail.signal),
+    ]);
+    tail.abort();
+    this.#renewAbort.abort(); // also when the releases timed out: nothing is renewed after stop()
     this.#options.logger.info?.('consumer stopped', { workerId: this.workerId });
     this.#events.emit('stopped', { workerId: this.workerId });
   }
@@ -283,18 +301,24 @@ export class KinesisConsumer {
         }),
       onChildShards: (shardId, children) => this.#createChildLeases(shardId, children),
     });
-    const done = consumer.run().then(
-      async (outcome) => {
-        this.#consumers.delete(lease.leaseKey);
-        if (outcome !== 'lease-lost') await this.#release(lease.leaseKey);
-      },
-      async (error: unknown) => {
-        this.#consumers.delete(lease.leaseKey);
-        this.#events.emit('error', { operation: 'shardConsumer', error, shardId: lease.leaseKey });
-        await this.#release(lease.leaseKey);
-      },
-    );
-    this.#consumers.set(lease.leaseKey, { consumer, done });
+    const entry = { consumer, done: Promise.resolve() };
+    // The entry stays until the lease is released too: while it exists the taker leaves this shard alone,
+    // so a new consumer for it never starts beside this one (and is never orphaned by this cleanup).
+    entry.done = consumer
+      .run()
+      .then(
+        async (outcome) => {
+          if (outcome !== 'lease-lost') await this.#release(lease.leaseKey);
+        },
+        async (error: unknown) => {
+          this.#events.emit('error', { operation: 'shardConsumer', error, shardId: lease.leaseKey });
+          await this.#release(lease.leaseKey);
+        },
+      )
+      .finally(() => {
+        if (this.#consumers.get(lease.leaseKey) === entry) this.#consumers.delete(lease.leaseKey);
+      });
+    this.#consumers.set(lease.leaseKey, entry);
   }
 
   /** At shard end: a child lease is created once every one of its parents has a lease (KCL rule). */

@@ -36,7 +36,10 @@ export interface KinesisConsumerOptions {
   initialPosition?: InitialPosition;
   /** A lease whose counter has not moved for this long (by the observer's clock) is expired. @defaultValue `10_000` */
   failoverTimeMs?: number;
-  /** How often held leases are renewed; must be under `failoverTimeMs`. @defaultValue `failoverTimeMs / 3` */
+  /**
+   * How often held leases are renewed; at most `failoverTimeMs / 2`, so a lease is always renewed well before
+   * it expires locally between two renewal rounds. @defaultValue `failoverTimeMs / 3`
+   */
   renewIntervalMs?: number;
   /** How often the lease table is scanned to take or steal leases. @defaultValue `failoverTimeMs / 4` */
   takerIntervalMs?: number;
@@ -150,7 +153,7 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     options.renewIntervalMs,
     Math.floor(failoverTimeMs / 3),
     10,
-    failoverTimeMs - 1,
+    Math.floor(failoverTimeMs / 2),
   );
   const retry = options.processingRetry ?? {};
   const onProcessingFailure = options.onProcessingFailure ?? 'release';

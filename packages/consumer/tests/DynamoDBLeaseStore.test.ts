@@ -51,14 +51,19 @@ describe('DynamoDBLeaseStore', () => {
     if (!taken) throw new Error('not taken');
     // A wrong counter loses: a lost race is a return value, not an exception.
     expect(await store.renewLease({ ...taken, leaseCounter: 7 }, 'w1')).toBeUndefined();
-    // Renewing with the counter our own earlier write produced is recognised as landed (lost response).
-    expect(await store.renewLease(initial, 'w1')).toMatchObject({ leaseCounter: 1 });
-    const renewed = await store.renewLease(taken, 'w1');
-    expect(renewed?.leaseCounter).toBe(2);
+    // The counter our own earlier write produced (an earlier call whose response was lost) is recognised as
+    // landed, and confirmed by one more renewal sent during this call, since the caller dates the lease
+    // from this call: the table moves on to 2, not just 1.
+    const confirmed = await store.renewLease(initial, 'w1');
+    expect(confirmed).toMatchObject({ leaseCounter: 2, leaseOwner: 'w1' });
+    expect((await store.getLease('shard-a'))?.leaseCounter).toBe(2);
+    if (!confirmed) throw new Error('not confirmed');
+    const renewed = await store.renewLease(confirmed, 'w1');
+    expect(renewed?.leaseCounter).toBe(3);
     if (!renewed) throw new Error('not renewed');
     const checkpointed = await store.checkpoint(renewed, 'w1', '12345', 3);
     expect(checkpointed).toMatchObject({
-      leaseCounter: 3,
+      leaseCounter: 4,
       checkpoint: '12345',
       checkpointSubSequenceNumber: 3,
     });
@@ -70,7 +75,7 @@ describe('DynamoDBLeaseStore', () => {
     const after = await store.getLease('shard-a');
     expect(after).toMatchObject({
       leaseOwner: undefined,
-      leaseCounter: 4,
+      leaseCounter: 5,
       checkpoint: '12345',
       ownerSwitchesSinceCheckpoint: 0,
     });

@@ -6,7 +6,13 @@ import { InMemoryLeaseStore } from './fixtures/InMemoryLeaseStore.js';
 const FAILOVER = 10_000;
 
 /** A worker's renewer + taker on a shared store and a shared fake clock. */
-function worker(store: InMemoryLeaseStore, workerId: string, clock: { now: number }, seed = 1) {
+function worker(
+  store: InMemoryLeaseStore,
+  workerId: string,
+  clock: { now: number },
+  seed = 1,
+  isBusy?: (leaseKey: string) => boolean,
+) {
   let state = seed;
   const random = (): number => {
     state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
@@ -31,6 +37,7 @@ function worker(store: InMemoryLeaseStore, workerId: string, clock: { now: numbe
     maxLeasesToStealAtOnce: 1,
     now: () => clock.now,
     random,
+    ...(isBusy ? { isBusy } : {}),
   });
   return { workerId, renewer, taker, lost };
 }
@@ -135,5 +142,52 @@ describe('LeaseTaker', () => {
     await a.renewer.renewAll();
     expect(a.renewer.get('shard-0')).toBeUndefined();
     expect(a.lost).toEqual(['shard-0']);
+  });
+
+  it('dates a first sighting from when the scan returned, not from when it started', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 1);
+    const clock = { now: 0 };
+    const other = worker(store, 'other', clock);
+    await other.taker.takeLeases();
+    const observer = worker(store, 'observer', clock);
+    const list = store.listLeases.bind(store);
+    store.listLeases = async () => {
+      const result = await list();
+      clock.now += 3_000; // one slow scan: what it read is seen at 3_000, not at 0
+      store.listLeases = list;
+      return result;
+    };
+    expect(await observer.taker.takeLeases()).toEqual([]);
+    clock.now = FAILOVER + 2_999; // under failoverTimeMs since the scan returned
+    expect(await observer.taker.takeLeases()).toEqual([]);
+    expect(store.leases.get('shard-0')?.leaseOwner).toBe('other');
+    clock.now = FAILOVER + 3_000;
+    expect(await observer.taker.takeLeases()).toHaveLength(1);
+  });
+
+  it('does not take back a lease whose previous consumer here is still winding down', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 1);
+    const clock = { now: 0 };
+    const busy = new Set<string>();
+    const a = worker(store, 'a', clock, 1, (key) => busy.has(key));
+    await a.taker.takeLeases();
+    // The renewer lets the lease expire locally while its consumer is still inside processRecords.
+    busy.add('shard-0');
+    clock.now += FAILOVER;
+    expect(a.renewer.get('shard-0')).toBeUndefined();
+    expect(store.leases.get('shard-0')?.leaseOwner).toBe('a'); // still ours in the table
+    expect(await a.taker.takeLeases()).toEqual([]);
+    // A thief's lease is not stolen back either while the old consumer runs.
+    const lease = store.leases.get('shard-0');
+    if (!lease) throw new Error('no lease');
+    await store.takeLease(lease, 'thief');
+    expect(await a.taker.takeLeases()).toEqual([]); // first sight of the thief's counter
+    clock.now += FAILOVER; // the thief never renews: expired by a's clock, but still busy here
+    expect(await a.taker.takeLeases()).toEqual([]);
+    busy.delete('shard-0');
+    expect(await a.taker.takeLeases()).toHaveLength(1);
+    expect(store.leases.get('shard-0')?.leaseOwner).toBe('a');
   });
 });

@@ -1,5 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CheckpointOutOfRangeError,
   ConfigurationError,
@@ -9,7 +9,7 @@ import {
 } from '../src/index.js';
 import { LeaseRenewer } from '../src/leases/LeaseRenewer.js';
 import { ShardCheckpointer } from '../src/lifecycle/Checkpointer.js';
-import { PollingFetcher } from '../src/retrieval/PollingFetcher.js';
+import { PollingFetcher, type StartingPosition } from '../src/retrieval/PollingFetcher.js';
 import { InMemoryLeaseStore } from './fixtures/InMemoryLeaseStore.js';
 
 const fakeClient = { send: async () => ({}) } as unknown as KinesisClient;
@@ -29,6 +29,7 @@ describe('options', () => {
     [{ processor: {} }, /processor/],
     [{ failoverTimeMs: 0 }, /failoverTimeMs/],
     [{ failoverTimeMs: 1_000, renewIntervalMs: 1_000 }, /renewIntervalMs/],
+    [{ failoverTimeMs: 1_000, renewIntervalMs: 501 }, /renewIntervalMs must be an integer in 10\.\.500/],
     [{ maxRecords: 10_001 }, /maxRecords/],
     [{ initialPosition: 'EARLIEST' }, /initialPosition/],
     [{ processingRetry: { maxAttempts: 0 } }, /maxAttempts/],
@@ -210,5 +211,91 @@ describe('PollingFetcher', () => {
       ['AFTER_SEQUENCE_NUMBER', '1'],
     ]);
     expect(await fetcher.next()).toBeUndefined();
+  });
+
+  type Command = { constructor: { name: string }; input: Record<string, unknown> };
+  const fetcherOptions = (client: KinesisClient, start: StartingPosition, now = () => performance.now()) => ({
+    kinesis: client,
+    stream: { StreamName: 's' },
+    shardId: 'shard',
+    start,
+    maxRecords: 100,
+    idleTimeBetweenReadsMs: 1,
+    minCallIntervalMs: 1,
+    maxPrefetchBatches: 10,
+    maxPrefetchBytes: 1_000_000,
+    backoffBaseMs: 1,
+    backoffMaxMs: 2,
+    now,
+  });
+
+  it('from LATEST, transient failures before the first record keep the iterator (re-acquiring would skip)', async () => {
+    const iteratorRequests: unknown[] = [];
+    const used: unknown[] = [];
+    let getRecords = 0;
+    const client = {
+      send: async (command: Command) => {
+        if (command.constructor.name === 'GetShardIteratorCommand') {
+          iteratorRequests.push(command.input.ShardIteratorType);
+          return { ShardIterator: 'latest-0' };
+        }
+        getRecords++;
+        used.push(command.input.ShardIterator);
+        if (getRecords === 1) return { Records: [], NextShardIterator: 'latest-1', MillisBehindLatest: 0 };
+        if (getRecords <= 5) throw Object.assign(new Error('unavailable'), { name: 'ServiceUnavailable' });
+        return {
+          Records: [{ SequenceNumber: '7', PartitionKey: 'k', Data: new Uint8Array(1) }],
+          NextShardIterator: 'latest-2',
+          MillisBehindLatest: 0,
+        };
+      },
+    } as unknown as KinesisClient;
+    const fetcher = new PollingFetcher(fetcherOptions(client, { type: 'LATEST' }));
+    fetcher.start();
+    const first = await fetcher.next();
+    await fetcher.stop();
+    expect(first?.records[0]?.SequenceNumber).toBe('7');
+    expect(iteratorRequests).toEqual(['LATEST']); // never a second LATEST iterator
+    expect(used.slice(0, 6)).toEqual([
+      'latest-0',
+      'latest-1',
+      'latest-1',
+      'latest-1',
+      'latest-1',
+      'latest-1',
+    ]);
+  });
+
+  describe('with fake timers', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('backs off on repeated expired iterators instead of spinning on GetShardIterator', async () => {
+      vi.useFakeTimers();
+      let iteratorRequests = 0;
+      const client = {
+        send: async (command: Command) => {
+          if (command.constructor.name === 'GetShardIteratorCommand') {
+            iteratorRequests++;
+            return { ShardIterator: 'it' };
+          }
+          throw Object.assign(new Error('expired'), { name: 'ExpiredIteratorException' });
+        },
+      } as unknown as KinesisClient;
+      const fetcher = new PollingFetcher({
+        ...fetcherOptions(client, { type: 'TRIM_HORIZON' }, () => Date.now()),
+        backoffBaseMs: 100,
+        backoffMaxMs: 1_000,
+      });
+      fetcher.start();
+      await vi.advanceTimersByTimeAsync(1_000);
+      const stopped = fetcher.stop();
+      await vi.advanceTimersByTimeAsync(10);
+      await stopped;
+      // Without backoff: one GetShardIterator per millisecond (the GetRecords pacing), about 1,000.
+      expect(iteratorRequests).toBeGreaterThan(1);
+      expect(iteratorRequests).toBeLessThan(50);
+    });
   });
 });

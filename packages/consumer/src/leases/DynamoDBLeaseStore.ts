@@ -130,15 +130,22 @@ export class DynamoDBLeaseStore implements LeaseStore {
 
   async renewLease(lease: Lease, owner: string): Promise<Lease | undefined> {
     const next = lease.leaseCounter + 1;
-    const ok = await this.#conditional(() =>
+    if (await this.#renew(lease, owner)) return { ...lease, leaseOwner: owner, leaseCounter: next };
+    return this.#landedAnyway(lease.leaseKey, owner, next);
+  }
+
+  #renew(lease: Lease, owner: string): Promise<boolean> {
+    return this.#conditional(() =>
       this.#update(lease.leaseKey, {
         update: 'SET leaseCounter = :next',
         condition: 'leaseCounter = :expected AND leaseOwner = :owner',
-        values: { ':next': num(next), ':expected': num(lease.leaseCounter), ':owner': { S: owner } },
+        values: {
+          ':next': num(lease.leaseCounter + 1),
+          ':expected': num(lease.leaseCounter),
+          ':owner': { S: owner },
+        },
       }),
     );
-    if (ok) return { ...lease, leaseOwner: owner, leaseCounter: next };
-    return this.#landedAnyway(lease.leaseKey, owner, next);
   }
 
   async takeLease(lease: Lease, owner: string): Promise<Lease | undefined> {
@@ -231,11 +238,17 @@ export class DynamoDBLeaseStore implements LeaseStore {
 
   /**
    * After a failed condition: the SDK may have retried a write that had in fact landed (the response was
-   * lost). If the lease now reads exactly as our write would have left it, the write succeeded.
+   * lost). If the lease now reads exactly as our write would have left it, the write succeeded. But it may
+   * as well have been an *earlier* call of ours that failed (and was sent earlier), while the caller dates
+   * the lease from when this call was sent; one more renewal, sent during this call, makes that date true.
    */
   async #landedAnyway(leaseKey: string, owner: string, counter: number): Promise<Lease | undefined> {
     const current = await this.getLease(leaseKey);
-    return current && current.leaseOwner === owner && current.leaseCounter === counter ? current : undefined;
+    if (!current || current.leaseOwner !== owner || current.leaseCounter !== counter) return undefined;
+    if (await this.#renew(current, owner)) return { ...current, leaseCounter: counter + 1 };
+    // Only this renewal can have written counter + 1 (the writes on one held lease are serialized).
+    const after = await this.getLease(leaseKey);
+    return after && after.leaseOwner === owner && after.leaseCounter === counter + 1 ? after : undefined;
   }
 
   /** Runs a conditional write: true when it applied, false when the condition failed. */

@@ -70,8 +70,13 @@ export class LeaseRenewer {
    * a checkpoint moves the counter just as well, so busy shards cost no extra renewal writes.
    */
   async renewAll(): Promise<void> {
+    const { failoverTimeMs, renewIntervalMs } = this.#options;
+    // Due after 0.9 intervals, or earlier when the next tick (an interval plus this round's duration away)
+    // might come too late: with long intervals (up to failoverTimeMs / 2) a lease just short of 0.9
+    // intervals would otherwise be renewed only ~1.9 intervals after its last write.
+    const dueAfter = Math.min(renewIntervalMs * 0.9, failoverTimeMs - renewIntervalMs * 1.5);
     const due = [...this.#held.entries()].filter(
-      ([, held]) => this.#options.now() - held.lastWriteSentAt >= this.#options.renewIntervalMs * 0.9,
+      ([, held]) => this.#options.now() - held.lastWriteSentAt >= dueAfter,
     );
     await forEachLimited(due, this.#options.maxConcurrentRenewals, async ([leaseKey]) => {
       await this.write(leaseKey, (lease) =>
@@ -98,18 +103,20 @@ export class LeaseRenewer {
     const held = this.#held.get(leaseKey);
     if (!held) return Promise.resolve(undefined);
     const run = held.chain.then(async () => {
+      // Bound to this holding of the lease: once it is dropped, a write queued before (or running across)
+      // the drop must neither run against nor update a lease taken again since under the same key.
+      if (this.#held.get(leaseKey) !== held) return undefined;
       const lease = this.get(leaseKey);
       if (!lease) return undefined;
       const sentAt = this.#options.now();
       const written = await fn(lease);
-      const current = this.#held.get(leaseKey);
-      if (!current) return undefined;
+      if (this.#held.get(leaseKey) !== held) return undefined;
       if (!written) {
         this.#drop(leaseKey, 'taken');
         return undefined;
       }
-      current.lease = written;
-      current.lastWriteSentAt = sentAt;
+      held.lease = written;
+      held.lastWriteSentAt = sentAt;
       return written;
     });
     held.chain = run.catch(() => undefined);
@@ -121,15 +128,13 @@ export class LeaseRenewer {
     const held = this.#held.get(leaseKey);
     if (!held) return;
     await held.chain;
-    const lease = this.#held.get(leaseKey)?.lease;
-    if (!lease) return;
+    if (this.#held.get(leaseKey) !== held) return; // dropped meanwhile (and perhaps taken again since)
+    const lease = held.lease;
     this.#held.delete(leaseKey);
-    try {
-      await this.#options.store.evictLease(lease, this.#options.workerId);
-    } finally {
-      // Even if the evict failed the lease is no longer processed here; it then expires normally.
-      this.#options.onLost(lease, 'released');
-    }
+    // Reported (and the shard's checkpointer closed) before the evict round trip, not after it. Even if the
+    // evict fails the lease is no longer processed here; it then expires normally.
+    this.#options.onLost(lease, 'released');
+    await this.#options.store.evictLease(lease, this.#options.workerId);
   }
 
   #drop(leaseKey: string, reason: LeaseLossReason): void {

@@ -12,6 +12,11 @@ export interface LeaseTakerOptions {
   maxLeasesToStealAtOnce: number;
   now: () => number;
   random?: () => number;
+  /**
+   * Whether a shard still has a consumer on this worker (winding down after a lost or released lease). Such a
+   * lease is neither taken nor stolen until that consumer has finished, so two consumers never run one shard.
+   */
+  isBusy?: (leaseKey: string) => boolean;
   onError?: (error: unknown, leaseKey: string) => void;
 }
 
@@ -44,9 +49,11 @@ export class LeaseTaker {
   /** One taker cycle: scan, judge expiry by our own clock, take or steal. Store errors reject the scan. */
   async takeLeases(): Promise<TakenLease[]> {
     const { workerId, now } = this.#options;
-    const scanStartedAt = now();
     const leases = await this.#options.store.listLeases();
-    this.#observe(leases, scanStartedAt);
+    // Dated when the scan returned, not when it started: the holder dates its lease from when its write was
+    // sent, so the observer's date must never be the earlier one.
+    this.#observe(leases, now());
+    const busy = this.#options.isBusy ?? (() => false);
 
     const held = new Set(this.#options.renewer.heldKeys());
     const active = leases.filter((lease) => !isFinished(lease));
@@ -56,7 +63,7 @@ export class LeaseTaker {
       if (held.has(lease.leaseKey)) continue;
       // Ours in the table but not held here (we let it expire locally): re-take it like an expired one.
       if (lease.leaseOwner === undefined || lease.leaseOwner === workerId || this.#expired(lease)) {
-        available.push(lease);
+        if (!busy(lease.leaseKey)) available.push(lease);
       } else {
         const owned = load.get(lease.leaseOwner) ?? [];
         owned.push(lease);
@@ -81,7 +88,8 @@ export class LeaseTaker {
     else if (victim.length === target && needed > 1) steal = 1;
     steal = Math.min(steal, this.#options.maxLeasesToStealAtOnce);
     if (steal <= 0) return [];
-    return this.#take(this.#shuffle(victim).slice(0, steal), true);
+    const candidates = victim.filter((lease) => !busy(lease.leaseKey));
+    return this.#take(this.#shuffle(candidates).slice(0, steal), true);
   }
 
   /** Whether the lease's counter has not moved for failoverTimeMs as seen by this worker. */
@@ -90,7 +98,7 @@ export class LeaseTaker {
     return seen === undefined || this.#options.now() - seen.seenAt >= this.#options.failoverTimeMs;
   }
 
-  #observe(leases: readonly Lease[], scanStartedAt: number): void {
+  #observe(leases: readonly Lease[], scannedAt: number): void {
     const keys = new Set<string>();
     for (const lease of leases) {
       keys.add(lease.leaseKey);
@@ -98,7 +106,7 @@ export class LeaseTaker {
       if (previous?.counter === lease.leaseCounter) continue;
       // A lease seen for the first time gets a full failover period before we call it expired, so a
       // starting worker does not grab every owned lease; unowned leases are available regardless.
-      this.#seen.set(lease.leaseKey, { counter: lease.leaseCounter, seenAt: scanStartedAt });
+      this.#seen.set(lease.leaseKey, { counter: lease.leaseCounter, seenAt: scannedAt });
     }
     for (const key of this.#seen.keys()) if (!keys.has(key)) this.#seen.delete(key);
   }

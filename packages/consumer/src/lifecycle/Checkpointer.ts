@@ -93,9 +93,25 @@ export class ShardCheckpointer implements Checkpointer {
     if (last) this.#largestDelivered = { ...last };
   }
 
+  /**
+   * Takes back a batch whose processing failed: `largestDelivered` returns to `previous` (what it was before
+   * the batch), or to the last checkpoint if the processor checkpointed inside the batch, so a later
+   * `checkpoint()` (for example in `shutdownRequested`) cannot cover records that were not processed.
+   */
+  rewindDelivered(previous: ExtendedSequenceNumber | undefined): void {
+    let to = previous;
+    if (this.#last && (!to || compareExtended(this.#last, to) > 0)) to = this.#last;
+    this.#largestDelivered = to && { ...to };
+  }
+
   /** From now on `checkpoint()` without arguments means SHARD_END. */
   enterShardEnd(): void {
     this.#shardEnded = true;
+  }
+
+  /** `shardEnded` did not complete: `checkpoint()` without arguments means "all delivered" again. */
+  leaveShardEnd(): void {
+    this.#shardEnded = false;
   }
 
   /** Fences this checkpointer for good (lease lost, released, or the shard consumer finished). */
@@ -173,6 +189,8 @@ export class ShardCheckpointer implements Checkpointer {
   async #write(checkpoint: string, subSequenceNumber: number): Promise<void> {
     const { shardId, store, renewer, workerId, maxAttempts } = this.#options;
     for (let attempt = 1; ; attempt++) {
+      // Checked at every attempt: the lease may have been lost or released during the backoff.
+      if (this.#closed) throw new LeaseLostError(shardId);
       try {
         const written = await renewer.write(shardId, (lease) =>
           store.checkpoint(lease, workerId, checkpoint, subSequenceNumber),

@@ -156,6 +156,7 @@ export class ShardConsumer {
         if (batch.records.length > 0) skipThrough = undefined; // the first record read is the checkpointed one
       }
       if (records.length > 0) {
+        const deliveredBefore = checkpointer.largestDelivered;
         checkpointer.markDelivered(records, (i) => records[i]?.aggregated === true);
         const result = await this.#callWithRetry(
           () =>
@@ -167,6 +168,8 @@ export class ShardConsumer {
             }),
           records,
         );
+        // A batch that did not complete is not delivered: `shutdownRequested` must not checkpoint it.
+        if (result !== 'ok') checkpointer.rewindDelivered(deliveredBefore);
         if (result === 'interrupted') return this.#finish(true);
         if (result === 'gave-up' || result === 'lease-lost') return this.#finish(true, result);
         if (result === 'ok') {
@@ -224,7 +227,12 @@ export class ShardConsumer {
       await this.#deps.processor.shardEnded({ shardId: this.shardId, childShardIds, checkpointer });
       if (!checkpointer.isAtShardEnd) throw new ShardEndNotCheckpointedError(this.shardId);
     });
-    if (result !== 'ok') return this.#finish(true, result === 'interrupted' ? undefined : result);
+    if (result !== 'ok') {
+      // shardEnded did not complete, so `checkpoint()` in shutdownRequested must not write SHARD_END (the
+      // next owner reads the shard end again and calls shardEnded there).
+      if (!checkpointer.isAtShardEnd) checkpointer.leaveShardEnd();
+      return this.#finish(true, result === 'interrupted' ? undefined : result);
+    }
     this.#deps.events.emit('shardEnded', { shardId: this.shardId, childShardIds });
     return 'shard-ended';
   }

@@ -113,6 +113,7 @@ export class PollingFetcher {
     const signal = this.#abort.signal;
     let iterator: string | undefined;
     let failures = 0;
+    let expiredInARow = 0;
     let lastCallAt = Number.NEGATIVE_INFINITY;
     let caughtUp = false;
     while (!signal.aborted) {
@@ -135,6 +136,7 @@ export class PollingFetcher {
           { abortSignal: signal },
         );
         failures = 0;
+        expiredInARow = 0;
         const records = response.Records ?? [];
         iterator = response.NextShardIterator ?? undefined;
         this.millisBehindLatest = response.MillisBehindLatest;
@@ -159,16 +161,34 @@ export class PollingFetcher {
       } catch (error) {
         if (signal.aborted) break;
         if (errorName(error) === 'ExpiredIteratorException') {
-          iterator = undefined; // re-acquired after the last record fetched, right away
+          iterator = undefined; // re-acquired after the last record fetched: at once the first time,
+          expiredInARow++; // then with backoff, so a stream of them cannot spin on GetShardIterator
+          if (expiredInARow > 1) {
+            const delay = backoffDelay(
+              expiredInARow - 1,
+              this.#options.backoffBaseMs,
+              this.#options.backoffMaxMs,
+            );
+            await sleep(delay, signal);
+          }
           continue;
         }
         failures++;
         if (errorName(error) === 'ProvisionedThroughputExceededException') this.#options.onThrottled?.();
         this.#options.onError?.(new FetchError(this.#options.shardId, error));
-        if (failures >= RESET_ITERATOR_AFTER_FAILURES) iterator = undefined;
+        // Re-acquiring from LATEST before any record was fetched would skip what was written meanwhile, so
+        // then the iterator is kept (it stays valid for 5 minutes) and only the backoff applies.
+        if (failures >= RESET_ITERATOR_AFTER_FAILURES && this.#canReacquireWithoutSkipping()) {
+          iterator = undefined;
+        }
         await sleep(backoffDelay(failures, this.#options.backoffBaseMs, this.#options.backoffMaxMs), signal);
       }
     }
+  }
+
+  /** Whether a new iterator would start where the current one is (anything but LATEST before the first record). */
+  #canReacquireWithoutSkipping(): boolean {
+    return this.#lastSequenceNumber !== undefined || this.#options.start.type !== 'LATEST';
   }
 
   #full(): boolean {
