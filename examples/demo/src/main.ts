@@ -13,6 +13,7 @@ import { DeleteTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client
 import { DeleteStreamCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { KinesisProducer } from '@shardline/producer';
 import { createStream, type LocalStack, listAllShards, startLocalStack } from '@shardline/testkit';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mergeLastTwoShards, splitFirstShard } from './chaos.js';
 import { type DemoFlags, FlagError, parseFlags, USAGE } from './flags.js';
 import { WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from './protocol.js';
@@ -46,8 +47,13 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
   let dynamoDB: DynamoDBClient;
   if (flags.aws) {
     const regionConfig = flags.region ? { region: flags.region } : {};
-    kinesis = new KinesisClient(regionConfig);
-    dynamoDB = new DynamoDBClient(regionConfig);
+    // HTTP/1.1, as the KPL uses: the same client then also works against an endpoint override
+    // (AWS_ENDPOINT_URL_KINESIS) that speaks only HTTP/1.1, as kinesis-local does.
+    // Bounded requests, so cleanup cannot hang on an unreachable endpoint.
+    const requestHandler = (): NodeHttpHandler =>
+      new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 });
+    kinesis = new KinesisClient({ ...regionConfig, requestHandler: requestHandler() });
+    dynamoDB = new DynamoDBClient({ ...regionConfig, requestHandler: requestHandler() });
     console.log(
       `running against real AWS (${await kinesis.config.region()}): this creates the Kinesis stream ` +
         `${streamName} (${flags.shards} shards) and the DynamoDB table ${applicationName}, and deletes both at the end`,

@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { KinesisConsumer } from '@shardline/consumer';
 import { connectLocalStack } from '@shardline/testkit';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ParentMessage, WorkerConfig, WorkerMessage } from './protocol.js';
 import { WORKER_CONFIG_ENV } from './protocol.js';
 import type { Delivery } from './verify.js';
@@ -28,8 +29,12 @@ function send(message: WorkerMessage): Promise<void> {
 }
 
 const local = config.local ? connectLocalStack(config.local) : undefined;
-const kinesisClient = local?.kinesis ?? new KinesisClient(config.region ? { region: config.region } : {});
-const dynamoDBClient = local?.dynamoDB ?? new DynamoDBClient(config.region ? { region: config.region } : {});
+// Against AWS: HTTP/1.1 with bounded requests (the same client also works against an endpoint override).
+const requestHandler = (): NodeHttpHandler =>
+  new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 });
+const region = config.region ? { region: config.region } : {};
+const kinesisClient = local?.kinesis ?? new KinesisClient({ ...region, requestHandler: requestHandler() });
+const dynamoDBClient = local?.dynamoDB ?? new DynamoDBClient({ ...region, requestHandler: requestHandler() });
 
 const consumer = new KinesisConsumer({
   kinesisClient,

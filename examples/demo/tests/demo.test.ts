@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isProcessAlive as isAlive } from '@shardline/testkit';
-import { describe, expect, it } from 'vitest';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { connectLocalStack, isProcessAlive as isAlive, localStackProcessEnv } from '@shardline/testkit';
+import { describe, expect, inject, it } from 'vitest';
 
 describe('pnpm demo', () => {
   it('runs the whole pipeline with a split, a merge and a killed worker, verifies it, and leaves nothing running', async () => {
@@ -52,5 +54,63 @@ describe('pnpm demo', () => {
     expect(pids.length).toBeGreaterThanOrEqual(4); // kinesis-local and three workers
     await new Promise((r) => setTimeout(r, 200));
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
+  }, 60_000);
+});
+
+describe('pnpm demo -- --aws', () => {
+  it('creates its own stream and lease table through the standard SDK chain, says so, and deletes both', async () => {
+    // The real-AWS path, pointed at the local stack with the SDK's standard endpoint overrides.
+    const endpoints = inject('localStack');
+    const stack = connectLocalStack(endpoints);
+    try {
+      const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+      const child = spawn(
+        process.execPath,
+        [
+          '--conditions=@shardline/source',
+          '--import',
+          'tsx',
+          main,
+          '--aws',
+          '--records',
+          '300',
+          '--no-chaos',
+        ],
+        {
+          env: {
+            ...localStackProcessEnv(endpoints),
+            AWS_ENDPOINT_URL_KINESIS: endpoints.kinesisEndpoint,
+            AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamoDBEndpoint,
+            CI: 'true',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code, output).toBe(0);
+      const announced =
+        /creates the Kinesis stream (\S+) \(4 shards\) and the DynamoDB table (\S+), and deletes both/.exec(
+          output,
+        );
+      expect(announced, output).not.toBeNull();
+      const [, streamName = '', tableName = ''] = announced ?? [];
+      expect(output).toContain('verified: nothing lost, order held');
+      expect(output).toContain(`deleted stream ${streamName} and table ${tableName}`);
+      const { TableNames = [] } = await stack.dynamoDB.send(new ListTablesCommand({}));
+      expect(TableNames).not.toContain(tableName);
+      const deadline = Date.now() + 10_000;
+      let streams: string[] = [];
+      do {
+        streams = (await stack.kinesis.send(new ListStreamsCommand({}))).StreamNames ?? [];
+        if (!streams.includes(streamName)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      } while (Date.now() < deadline);
+      expect(streams).not.toContain(streamName);
+    } finally {
+      stack.destroy();
+    }
   }, 60_000);
 });
