@@ -64,6 +64,8 @@ export class RequestBuilder {
   private readonly closedKeys = new Set<string>();
   private readonly aggregator: RecordAggregator | undefined;
   private readonly single: RecordAggregator;
+  // A record with more bytes (plus explicit hash key) than this is sent on its own, not aggregated.
+  private readonly aggregatableBytes: number;
 
   constructor(private readonly options: CollectorOptions) {
     this.aggregator = options.aggregation
@@ -74,6 +76,7 @@ export class RequestBuilder {
       : undefined;
     // Records too big to aggregate still go through an aggregator, which frames data that would otherwise
     // look like an aggregate to consumers and emits everything else as it is.
+    this.aggregatableBytes = options.aggregationMaxBytes - FRAMING_BYTES - 1 - RECORD_OVERHEAD;
     this.single = new RecordAggregator({
       maxBytes: Math.max(64, options.maxRecordBytes + FRAMING_BYTES + 64),
     });
@@ -92,7 +95,8 @@ export class RequestBuilder {
   /** Moves records from `buffer` into entries until the buffer, the request or the shard's rate runs out. */
   fillFrom(buffer: ShardBuffer, context: FillContext): { stop: FillStop; waitMs: number } {
     const { now, limiter, busyKeys } = context;
-    const { ordered, aggregationMaxBytes } = this.options;
+    const { ordered, aggregationMaxBytes, aggregationMaxRecords } = this.options;
+    const aggregatableBytes = this.aggregatableBytes;
     const aggregator = this.aggregator;
     const blocked = ordered ? new Set<string>() : undefined;
     const openKeys = ordered ? new Set<string>() : undefined;
@@ -135,10 +139,8 @@ export class RequestBuilder {
       } else if (record.notBefore > now) {
         return 'skip';
       }
-      const tooBigToAggregate =
-        aggregator === undefined ||
-        record.bytes + (record.explicitHashKey?.length ?? 0) + FRAMING_BYTES + 1 + RECORD_OVERHEAD >
-          aggregationMaxBytes;
+      const ehkBytes = record.explicitHashKey === undefined ? 0 : record.explicitHashKey.length;
+      const tooBigToAggregate = aggregator === undefined || record.bytes + ehkBytes > aggregatableBytes;
       if (tooBigToAggregate) {
         // Ordered mode: a key already in an open aggregate must not also travel in a separate entry.
         if (openKeys?.has(record.partitionKey)) {
@@ -161,11 +163,8 @@ export class RequestBuilder {
       if (open.length > 0) {
         const current =
           aggregator.count === 1 ? aggregator.size + FRAMING_BYTES + 1 + RECORD_OVERHEAD : aggregator.size;
-        const growth = record.bytes + (record.explicitHashKey?.length ?? 0) + RECORD_OVERHEAD;
-        if (
-          current + growth > aggregationMaxBytes ||
-          aggregator.count >= this.options.aggregationMaxRecords
-        ) {
+        const growth = record.bytes + ehkBytes + RECORD_OVERHEAD;
+        if (current + growth > aggregationMaxBytes || aggregator.count >= aggregationMaxRecords) {
           closeOpen();
           if (this.closedKeys.has(record.partitionKey) && ordered) {
             blocked?.add(record.partitionKey);

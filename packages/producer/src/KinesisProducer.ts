@@ -1,27 +1,25 @@
 import type { Writable } from 'node:stream';
 import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
-import { partitionKeyHash } from '@shardline/aggregation';
 import { fullJitterDelay } from './backoff.js';
 import { type Entry, RequestBuilder } from './Collector.js';
 import {
   BufferFullError,
   type ClassifiedError,
-  ExpiredError,
   isRetriableEntryCode,
   ProducerClosedError,
-  ServiceError,
 } from './errors.js';
-import { ProducerEventEmitter } from './events.js';
+import { ProducerEventEmitter, type ProducerEvents } from './events.js';
 import { MetricsRecorder, type ProducerMetrics } from './metrics.js';
 import { type ProducerOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import type { PendingRecord } from './PendingRecord.js';
+import { NO_ATTEMPTS, type PendingRecord } from './PendingRecord.js';
 import { RateLimiter } from './RateLimiter.js';
 import { clientMaxAttempts, Sender } from './Sender.js';
-import { ShardBuffer } from './ShardBuffer.js';
-import { ShardMap, ShardMapError } from './ShardMap.js';
-import type { Attempt, FlushResult, ProducerRecord, PutResult } from './types.js';
-import { validateRecord } from './validation.js';
-import { CapacityWaiters, FlushWaiters } from './Waiters.js';
+import { Settlement } from './Settlement.js';
+import type { ShardBuffer } from './ShardBuffer.js';
+import { type RefreshReason, ShardRouter } from './ShardRouter.js';
+import type { Attempt, FlushResult, ProducerRecord, PutResult, ShardRange } from './types.js';
+import { guardLogger, reportUserCodeError } from './userCode.js';
+import { type ValidRecord, validateRecord } from './validation.js';
 import { Wakeup } from './Wakeup.js';
 import { createProducerWritable, type ProducerWritableOptions } from './writable.js';
 
@@ -29,14 +27,16 @@ const THROTTLED = 'ProvisionedThroughputExceededException';
 // A shard's buffer goes out before its linger time once this much waits (the KPL's 256 KiB trigger).
 const READY_BYTES = 256 * 1024;
 
-// A record inside an aggregate that Kinesis stored on a shard other than the predicted one (the map was
-// stale). Whether that shard owns the record's own hash key is known only once the map is fresh again.
-interface Parked {
-  record: PendingRecord;
-  entry: Entry;
-  shardId: string;
-  sequenceNumber: string;
-  subSequenceNumber: number;
+// Hot path, one per put: `put` validates into this one object instead of allocating a result per record...
+const NO_DATA = new Uint8Array(0);
+const scratch: ValidRecord = { partitionKey: '', explicitHashKey: undefined, data: NO_DATA, bytes: 0 };
+// ...and every put's promise shares one executor, which hands over its functions without a closure per put
+// (it runs synchronously inside `new Promise`, so `put` reads them right after).
+let capturedResolve: (result: PutResult) => void = () => undefined;
+let capturedReject: (error: Error) => void = () => undefined;
+function captureSettlers(resolve: (result: PutResult) => void, reject: (error: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 /**
@@ -46,47 +46,59 @@ interface Parked {
  */
 export class KinesisProducer extends ProducerEventEmitter {
   private readonly options: ResolvedOptions;
-  private readonly shardMap: ShardMap;
+  private readonly router: ShardRouter;
   private readonly limiter: RateLimiter;
   private readonly sender: Sender;
   private readonly recorder = new MetricsRecorder();
   private readonly readyBytes: number;
   private readonly readyCount: number;
 
-  private buffers = new Map<string, ShardBuffer>();
-  // Records put before the first shard map arrived.
-  private readonly unrouted = new ShardBuffer('');
-  private parked: Parked[] = [];
   // Ordered mode: records per partition key that are in flight or parked.
   private readonly busyKeys = new Map<string, number>();
-  private nextSeq = 0;
-  private pendingCount = 0;
-  private pendingBytes = 0;
+  private readonly settlement: Settlement;
   private inFlight = 0;
   private flushUpTo = -1;
-  private readonly flushWaiters = new FlushWaiters();
-  private readonly capacityWaiters = new CapacityWaiters();
-  private refusedSinceDrain = false;
-  private mapRefreshing = false;
   private closed = false;
   private closing: Promise<FlushResult> | undefined;
   private readonly wakeup = new Wakeup(() => this.tick());
   private rotation = 0;
-  private readonly hasCapacityFn = (bytes: number): boolean => this.hasCapacity(bytes);
 
   /** @throws ConfigurationError for an invalid option. */
   constructor(options: ProducerOptions) {
     super();
-    this.options = resolveOptions(options);
+    const resolved = resolveOptions(options);
+    this.options = { ...resolved, logger: guardLogger(resolved.logger) };
     const o = this.options;
-    this.shardMap = new ShardMap({
-      client: o.client,
-      streamName: o.streamName,
-      streamARN: o.streamARN,
-      minDelayMs: o.shardMapRefreshMinDelayMs,
-      maxDelayMs: o.shardMapRefreshMaxDelayMs,
-      requestTimeoutMs: o.requestTimeoutMs,
+    this.settlement = new Settlement(o, this.recorder, {
+      drained: () => this.notify('drain'),
+      recordsFailed: (payload) => this.notify('recordsFailed', payload),
+      idle: () => this.wakeup.cancel(),
     });
+    this.router = new ShardRouter(
+      {
+        client: o.client,
+        streamName: o.streamName,
+        streamARN: o.streamARN,
+        minDelayMs: o.shardMapRefreshMinDelayMs,
+        maxDelayMs: o.shardMapRefreshMaxDelayMs,
+        requestTimeoutMs: o.requestTimeoutMs,
+        recordTtlMs: o.recordTtlMs,
+        reshardResend: o.reshardResend,
+        recorder: this.recorder,
+      },
+      {
+        succeed: (record, shardId, sequenceNumber, sub) =>
+          this.settlement.succeed(record, shardId, sequenceNumber, sub),
+        failAll: (records, error, cause) => this.settlement.failAll(records, error, cause),
+        unparked: (record) => {
+          if (this.options.ordered) this.unbusy(record.partitionKey);
+        },
+        mapLoaded: (reason, shards) => this.onMapLoaded(reason, shards),
+        mapFailed: (errorCode, retriable) => this.onMapFailed(errorCode, retriable),
+        wakeSoon: () => this.wakeup.soon(),
+        wakeAt: (time) => this.wakeup.at(time),
+      },
+    );
     this.limiter = new RateLimiter(o.rateLimitPercent);
     this.sender = new Sender({
       client: o.client,
@@ -108,54 +120,52 @@ export class KinesisProducer extends ProducerEventEmitter {
    */
   put(record: ProducerRecord): Promise<PutResult> {
     if (this.closed) return Promise.reject(new ProducerClosedError());
-    let valid: ReturnType<typeof validateRecord>;
+    const valid = scratch;
     try {
-      valid = validateRecord(record, this.options.maxRecordBytes, this.options.aggregation);
+      validateRecord(record, this.options.maxRecordBytes, this.options.aggregation, valid);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (!this.hasCapacity(valid.bytes)) {
-      this.refusedSinceDrain = true;
+    const settlement = this.settlement;
+    if (!settlement.hasCapacity(valid.bytes)) {
+      valid.data = NO_DATA;
+      settlement.refused();
       return Promise.reject(
         new BufferFullError(
-          `buffer full (${this.pendingCount} records, ${this.pendingBytes} bytes pending); await waitForCapacity()`,
+          `buffer full (${settlement.count} records, ${settlement.bytes} bytes pending); await waitForCapacity()`,
         ),
       );
     }
     const now = Date.now();
-    return new Promise<PutResult>((resolve, reject) => {
-      const pending: PendingRecord = {
-        seq: this.nextSeq++,
-        partitionKey: valid.partitionKey,
-        explicitHashKey: valid.explicitHashKey,
-        data: valid.data,
-        bytes: valid.bytes,
-        hashKey:
-          valid.explicitHashKey === undefined
-            ? partitionKeyHash(valid.partitionKey)
-            : BigInt(valid.explicitHashKey),
-        receivedAt: now,
-        deadline: now + this.options.recordTtlMs,
-        notBefore: 0,
-        lastAttemptEnd: now,
-        retries: 0,
-        attempts: [],
-        lastError: undefined,
-        sent: false,
-        parked: false,
-        settled: false,
-        resolve,
-        reject,
-      };
-      this.pendingCount += 1;
-      this.pendingBytes += pending.bytes;
-      this.recorder.userRecordsReceived += 1;
-      const buffer = this.route(pending);
-      buffer.push(pending);
-      if (buffer === this.unrouted) this.refreshMap('initial');
-      else if (buffer.bytes >= this.readyBytes || buffer.length >= this.readyCount) this.wakeup.soon();
-      else this.wakeup.at(now + this.options.maxBufferedTimeMs);
-    });
+    const promise = new Promise<PutResult>(captureSettlers);
+    const pending: PendingRecord = {
+      seq: settlement.nextSeq++,
+      partitionKey: valid.partitionKey,
+      explicitHashKey: valid.explicitHashKey,
+      data: valid.data,
+      bytes: valid.bytes,
+      receivedAt: now,
+      deadline: now + this.options.recordTtlMs,
+      notBefore: 0,
+      lastAttemptEnd: 0,
+      retries: 0,
+      attempts: NO_ATTEMPTS,
+      lastError: undefined,
+      sent: false,
+      parked: false,
+      settled: false,
+      resolve: capturedResolve,
+      reject: capturedReject,
+    };
+    valid.data = NO_DATA; // the scratch object must not keep the caller's payload alive
+    settlement.admit(pending);
+    const buffer = this.router.route(pending);
+    buffer.push(pending);
+    // Without a map, tick loads one (or fails the record at once after a non-retriable listing error).
+    if (buffer === this.router.unrouted) this.wakeup.soon();
+    else if (buffer.bytes >= this.readyBytes || buffer.length >= this.readyCount) this.wakeup.soon();
+    else this.wakeup.at(now + this.options.maxBufferedTimeMs);
+    return promise;
   }
 
   /**
@@ -164,16 +174,13 @@ export class KinesisProducer extends ProducerEventEmitter {
    * reject). Several waiters may wake for the same room; `put` can still refuse all but one.
    */
   waitForCapacity(bytes = 0, signal?: AbortSignal): Promise<void> {
-    if (this.closed || this.hasCapacity(bytes)) return Promise.resolve();
-    return this.capacityWaiters.wait(bytes, signal);
+    if (this.closed || this.settlement.hasCapacity(bytes)) return Promise.resolve();
+    return this.settlement.waitForCapacity(bytes, signal);
   }
 
   /** Whether a record of `bytes` bytes would be buffered now. */
   hasCapacity(bytes = 0): boolean {
-    return (
-      this.pendingCount < this.options.maxBufferedRecords &&
-      (this.pendingCount === 0 || this.pendingBytes + bytes <= this.options.maxBufferedBytes)
-    );
+    return this.settlement.hasCapacity(bytes);
   }
 
   /**
@@ -181,10 +188,10 @@ export class KinesisProducer extends ProducerEventEmitter {
    * before the call has settled (the Lambda pattern: `await producer.flush()` before returning). Never rejects.
    */
   flush(): Promise<FlushResult> {
-    if (this.pendingCount === 0) return Promise.resolve({ succeeded: 0, failed: 0 });
-    const upTo = this.nextSeq - 1;
+    if (this.settlement.count === 0) return Promise.resolve({ succeeded: 0, failed: 0 });
+    const upTo = this.settlement.nextSeq - 1;
     this.flushUpTo = upTo;
-    const promise = this.flushWaiters.add(upTo, this.pendingCount);
+    const promise = this.settlement.flushed(upTo);
     this.wakeup.soon();
     return promise;
   }
@@ -196,9 +203,9 @@ export class KinesisProducer extends ProducerEventEmitter {
   close(): Promise<FlushResult> {
     if (this.closing === undefined) {
       this.closed = true;
-      this.capacityWaiters.releaseAll();
+      this.settlement.releaseWaiters();
       this.closing = this.flush().then((result) => {
-        this.shardMap.stop();
+        this.router.stop();
         this.wakeup.cancel();
         return result;
       });
@@ -222,26 +229,14 @@ export class KinesisProducer extends ProducerEventEmitter {
   /** A snapshot of the counters, named as the KPL's metrics. */
   metrics(): ProducerMetrics {
     return this.recorder.snapshot({
-      pending: this.pendingCount,
-      bufferedBytes: this.pendingBytes,
+      pending: this.settlement.count,
+      bufferedBytes: this.settlement.bytes,
       inFlightRequests: this.inFlight,
       rateLimitByShard: this.limiter.ratios(),
     });
   }
 
-  // ---- routing and scheduling ----
-
-  private route(record: PendingRecord): ShardBuffer {
-    if (!this.shardMap.ready) return this.unrouted;
-    const shard = this.shardMap.lookup(record.hashKey);
-    if (shard === undefined) return this.unrouted;
-    let buffer = this.buffers.get(shard.shardId);
-    if (buffer === undefined) {
-      buffer = new ShardBuffer(shard.shardId);
-      this.buffers.set(shard.shardId, buffer);
-    }
-    return buffer;
-  }
+  // ---- scheduling ----
 
   private isReady(buffer: ShardBuffer, now: number): boolean {
     if (buffer.length === 0) return false;
@@ -259,13 +254,14 @@ export class KinesisProducer extends ProducerEventEmitter {
   /** Expires what is due, sends what is ready, and sets the timer for the next thing to do. */
   private tick(): void {
     const now = Date.now();
-    for (const record of this.unrouted.removeExpired(now)) this.expire(record);
-    for (const buffer of this.buffers.values()) {
-      for (const record of buffer.removeExpired(now)) this.expire(record);
+    const router = this.router;
+    for (const record of router.unrouted.removeExpired(now)) this.settlement.expire(record);
+    for (const buffer of router.buffers.values()) {
+      for (const record of buffer.removeExpired(now)) this.settlement.expire(record);
     }
-    if (this.unrouted.length > 0) this.refreshMap('initial');
+    router.upkeep(now);
     let nextWake = Number.POSITIVE_INFINITY;
-    const buffers = [...this.buffers.values()];
+    const buffers = [...router.buffers.values()];
     while (this.inFlight < this.options.maxInFlightRequests) {
       const ready = buffers.filter((buffer) => this.isReady(buffer, now));
       if (ready.length === 0) break;
@@ -288,7 +284,7 @@ export class KinesisProducer extends ProducerEventEmitter {
           busyKeys: this.busyKeys,
           reject: (record, error) => {
             const message = error instanceof Error ? error.message : String(error);
-            this.failAll([record], { code: 'InvalidRecord', message, retriable: false }, error);
+            this.settlement.failAll([record], { code: 'InvalidRecord', message, retriable: false }, error);
           },
         });
         if (stop === 'rateLimited') nextWake = Math.min(nextWake, now + Math.max(1, waitMs));
@@ -299,7 +295,7 @@ export class KinesisProducer extends ProducerEventEmitter {
     // Next: a linger time running out, a backoff ending, a deadline, or the limiter refilling (above).
     // Only future times count: records already due but held back (maxInFlightRequests, ordered keys in
     // flight) are picked up when a request completes, so a blocked buffer never makes the timer spin.
-    for (const buffer of this.buffers.values()) {
+    for (const buffer of router.buffers.values()) {
       if (buffer.length === 0) continue;
       const oldest = buffer.oldestFresh();
       const lingerEnd =
@@ -308,7 +304,7 @@ export class KinesisProducer extends ProducerEventEmitter {
       nextWake = Math.min(nextWake, buffer.nextRetryAfter(now));
       nextWake = Math.min(nextWake, buffer.nextDeadline());
     }
-    nextWake = Math.min(nextWake, this.unrouted.nextDeadline());
+    nextWake = Math.min(nextWake, router.unrouted.nextDeadline());
     if (nextWake !== Number.POSITIVE_INFINITY) this.wakeup.at(Math.max(nextWake, now + 1));
   }
 
@@ -316,17 +312,19 @@ export class KinesisProducer extends ProducerEventEmitter {
 
   private dispatch(entries: Entry[], userRecords: number): void {
     const now = Date.now();
-    const mapVersion = this.shardMap.version;
+    const mapVersion = this.router.shardMap.version;
+    const bufferingTime = this.recorder.bufferingTime;
+    const busyKeys = this.options.ordered ? this.busyKeys : undefined;
     let deadline = 0;
     for (const entry of entries) {
       for (const record of entry.records) {
         if (!record.sent) {
           record.sent = true;
-          this.recorder.bufferingTime.add(now - record.receivedAt);
+          bufferingTime.add(now - record.receivedAt);
         }
         if (record.deadline > deadline) deadline = record.deadline;
-        if (this.options.ordered)
-          this.busyKeys.set(record.partitionKey, (this.busyKeys.get(record.partitionKey) ?? 0) + 1);
+        if (busyKeys !== undefined)
+          busyKeys.set(record.partitionKey, (busyKeys.get(record.partitionKey) ?? 0) + 1);
       }
     }
     this.recorder.kinesisRecordsPerRequest.add(entries.length);
@@ -370,9 +368,13 @@ export class KinesisProducer extends ProducerEventEmitter {
         // A bug must not leave puts unsettled: whatever this request still holds fails, retriable.
         const message = error instanceof Error ? error.message : String(error);
         this.options.logger?.error('internal error while handling a PutRecords answer', { message });
-        this.emit('warning', { message: `internal error while handling a PutRecords answer: ${message}` });
+        this.notify('warning', { message: `internal error while handling a PutRecords answer: ${message}` });
         const unsettled = entries.flatMap((entry) => entry.records.filter((r) => !r.settled && !r.parked));
-        this.failAll(unsettled, { code: 'InternalProducerError', message, retriable: true }, error);
+        this.settlement.failAll(
+          unsettled,
+          { code: 'InternalProducerError', message, retriable: true },
+          error,
+        );
         this.wakeup.soon();
       });
   }
@@ -402,23 +404,15 @@ export class KinesisProducer extends ProducerEventEmitter {
         this.recorder.userRecordsPerKinesisRecord.add(entry.records.length);
         const misrouted = ShardId !== entry.shardId;
         if (misrouted) wrongShard = true;
-        entry.records.forEach((record, index) => {
+        const records = entry.records;
+        // Kinesis routed the aggregate by its first record's hash key; the others may belong elsewhere.
+        const park = misrouted && records.length > 1;
+        for (let index = 0; index < records.length; index++) {
+          const record = records[index] as PendingRecord;
           this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts);
-          const subSequenceNumber = entry.aggregated ? index : undefined;
-          // Kinesis routed the aggregate by its first record's hash key; the others may belong elsewhere.
-          if (misrouted && entry.records.length > 1) {
-            record.parked = true;
-            this.parked.push({
-              record,
-              entry,
-              shardId: ShardId,
-              sequenceNumber: SequenceNumber,
-              subSequenceNumber: index,
-            });
-          } else {
-            this.succeed(record, ShardId, SequenceNumber, subSequenceNumber);
-          }
-        });
+          if (park) this.router.park(record, entry, ShardId, SequenceNumber, index);
+          else this.settlement.succeed(record, ShardId, SequenceNumber, entry.aggregated ? index : undefined);
+        }
       } else {
         failedEntries += 1;
         const error: ClassifiedError = {
@@ -435,10 +429,10 @@ export class KinesisProducer extends ProducerEventEmitter {
         for (const record of entry.records)
           this.addAttempt(record, startedAt, durationMs, false, error, sdkAttempts);
         if (!error.retriable || (error.code === THROTTLED && this.options.failIfThrottled)) {
-          this.failAll(entry.records, error, undefined);
+          this.settlement.failAll(entry.records, error, undefined);
         } else {
           for (const record of entry.records) this.retry(record, error, now);
-          this.emit('retry', {
+          this.notify('retry', {
             shardId: entry.shardId,
             errorCode: error.code,
             userRecords: entry.records.length,
@@ -448,14 +442,10 @@ export class KinesisProducer extends ProducerEventEmitter {
       this.release(entry.records);
     }
     for (const shardId of throttledShards) {
-      this.emit('throttled', { shardId, rateLimit: this.limiter.get(shardId, now).ratio });
+      this.notify('throttled', { shardId, rateLimit: this.limiter.get(shardId, now).ratio });
     }
-    this.emit('request', { entries: entries.length, userRecords, failedEntries, durationMs });
-    if (wrongShard) {
-      // Answers to requests built from an older map than the current one need no new refresh.
-      if (mapVersion === this.shardMap.version) this.refreshMap('wrongShard');
-      else if (!this.mapRefreshing) this.settleParked();
-    }
+    this.notify('request', { entries: entries.length, userRecords, failedEntries, durationMs });
+    if (wrongShard) this.router.onWrongShard(mapVersion);
   }
 
   private onRequestFailed(
@@ -465,7 +455,7 @@ export class KinesisProducer extends ProducerEventEmitter {
     cause: unknown,
   ): void {
     const now = Date.now();
-    this.emit('requestFailed', {
+    this.notify('requestFailed', {
       errorCode: error.code,
       retriable: error.retriable,
       entries: entries.length,
@@ -479,13 +469,13 @@ export class KinesisProducer extends ProducerEventEmitter {
     for (const entry of entries) {
       if (error.retriable) {
         for (const record of entry.records) this.retry(record, error, now);
-        this.emit('retry', {
+        this.notify('retry', {
           shardId: entry.shardId,
           errorCode: error.code,
           userRecords: entry.records.length,
         });
       } else {
-        this.failAll(entry.records, error, cause);
+        this.settlement.failAll(entry.records, error, cause);
       }
       this.release(entry.records);
     }
@@ -500,14 +490,16 @@ export class KinesisProducer extends ProducerEventEmitter {
     sdkAttempts: number | undefined,
   ): void {
     const attempt: Attempt = {
-      delayMs: Math.max(0, startedAt - record.lastAttemptEnd),
+      delayMs: Math.max(0, startedAt - (record.lastAttemptEnd || record.receivedAt)),
       durationMs,
       success,
       errorCode: error?.code,
       errorMessage: error?.message,
       sdkAttempts,
     };
-    record.attempts.push(attempt);
+    // Most records need one attempt: an exact one-element array instead of growing an empty one.
+    if (record.attempts === NO_ATTEMPTS) record.attempts = [attempt];
+    else record.attempts.push(attempt);
     record.lastAttemptEnd = startedAt + durationMs;
   }
 
@@ -520,11 +512,11 @@ export class KinesisProducer extends ProducerEventEmitter {
     });
     record.retries += 1;
     if (now + delay >= record.deadline) {
-      this.expire(record);
+      this.settlement.expire(record);
       return;
     }
     record.notBefore = now + delay;
-    this.route(record).insert(record);
+    this.router.route(record).insert(record);
     this.wakeup.at(record.notBefore);
   }
 
@@ -545,166 +537,31 @@ export class KinesisProducer extends ProducerEventEmitter {
 
   // ---- shard map ----
 
-  private refreshMap(reason: 'initial' | 'wrongShard'): void {
-    if (this.mapRefreshing || (reason === 'initial' && this.shardMap.ready)) return;
-    this.mapRefreshing = true;
-    this.shardMap.refresh(Date.now() + this.options.recordTtlMs).then(
-      () => {
-        this.mapRefreshing = false;
-        this.onMapLoaded(reason);
-      },
-      (error: unknown) => {
-        this.mapRefreshing = false;
-        this.onMapFailed(error);
-      },
-    );
-  }
-
-  private onMapLoaded(reason: 'initial' | 'wrongShard'): void {
-    const shards = this.shardMap.shards;
+  private onMapLoaded(reason: RefreshReason, shards: readonly ShardRange[]): void {
     this.recorder.shardMapRefreshes += 1;
     this.limiter.retain(new Set(shards.map((shard) => shard.shardId)));
     this.options.logger?.info('shard map loaded', { reason, shards: shards.length });
-    this.emit('shardMapRefreshed', { reason, shards: shards.length });
-    // Re-route everything buffered: a reshard moves hash ranges to new shards.
-    const all = this.unrouted.removeAll();
-    for (const buffer of this.buffers.values()) all.push(...buffer.removeAll());
-    all.sort((a, b) => a.seq - b.seq);
-    this.buffers = new Map();
-    for (const record of all) {
-      const buffer = this.route(record);
-      if (record.retries > 0) buffer.insert(record);
-      else buffer.push(record);
-    }
-    this.settleParked();
-    this.wakeup.soon();
+    this.notify('shardMapRefreshed', { reason, shards: shards.length });
   }
 
-  private onMapFailed(error: unknown): void {
-    const code = error instanceof ShardMapError ? error.serviceCode : 'UnknownError';
-    const retriable = error instanceof ShardMapError ? error.retriable : true;
+  private onMapFailed(code: string, retriable: boolean): void {
     this.recorder.error(code);
-    this.emit('shardMapRefreshFailed', { errorCode: code, retriable });
+    this.notify('shardMapRefreshFailed', { errorCode: code, retriable });
     this.options.logger?.warn('shard map refresh failed', { errorCode: code, retriable });
-    if (!retriable) {
-      // Without a map nothing can be routed: fail fast what waits for one (AccessDenied, stream not found).
+  }
+
+  /**
+   * Emits an event. A listener that throws is reported (process warning, logger) instead of unwinding the
+   * producer's own bookkeeping (see userCode.ts).
+   */
+  private notify<K extends keyof ProducerEvents>(event: K, ...args: ProducerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: ProducerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.failAll(this.unrouted.removeAll(), { code, message, retriable }, error);
+      this.options.logger?.error('a producer event listener threw', { event, message });
+      reportUserCodeError(`a listener of the producer's '${event}' event`, error);
     }
-    // Parked records are stored; without a fresh map their shard's ownership cannot be checked, so they are
-    // reported where Kinesis put them.
-    this.settleParked(true);
-    this.wakeup.soon();
-  }
-
-  /** Decides the fate of records stored inside an aggregate that Kinesis put on an unpredicted shard. */
-  private settleParked(trustKinesis = false): void {
-    const parked = this.parked;
-    this.parked = [];
-    const now = Date.now();
-    const misplaced = (p: Parked): boolean =>
-      !trustKinesis && this.shardMap.lookup(p.record.hashKey)?.shardId !== p.shardId;
-    // KCL 2.x drops a whole aggregate with any member outside the shard's range; in that mode such an
-    // aggregate's members are all sent again, not only the misplaced ones.
-    const broken = new Set<Entry>();
-    if (this.options.reshardResend === 'wholeAggregate') {
-      for (const p of parked) if (misplaced(p)) broken.add(p.entry);
-    }
-    for (const p of parked) {
-      const { record, shardId, sequenceNumber, subSequenceNumber } = p;
-      record.parked = false;
-      if (!misplaced(p) && !broken.has(p.entry)) {
-        this.succeed(record, shardId, sequenceNumber, subSequenceNumber);
-      } else {
-        // Stored on a shard that does not own its hash key (or next to such a record, in wholeAggregate
-        // mode): range-filtering consumers drop it there, so it is sent again to its owner.
-        const last = record.attempts[record.attempts.length - 1];
-        if (last !== undefined) {
-          last.success = false;
-          last.errorCode = 'WrongShard';
-          last.errorMessage = misplaced(p)
-            ? `stored on ${shardId}, which does not own its hash key after a reshard`
-            : `stored on ${shardId} in an aggregate with members of another shard after a reshard`;
-        }
-        this.recorder.error('WrongShard');
-        record.notBefore = now;
-        this.route(record).insert(record);
-      }
-      if (this.options.ordered) this.unbusy(record.partitionKey);
-    }
-    if (parked.length > 0) this.wakeup.soon();
-  }
-
-  // ---- settlement ----
-
-  private succeed(
-    record: PendingRecord,
-    shardId: string,
-    sequenceNumber: string,
-    subSequenceNumber: number | undefined,
-  ): void {
-    if (record.settled) return;
-    this.recorder.userRecordsPut += 1;
-    this.recorder.userRecordsDataPut += record.bytes;
-    // One object shape for every result (hot path: one per record).
-    const result: PutResult = { shardId, sequenceNumber, subSequenceNumber, attempts: record.attempts };
-    // Settled before flush waiters hear of it, so `await flush()` resumes after the put's own callbacks.
-    record.resolve(result);
-    this.settle(record, true);
-  }
-
-  private expire(record: PendingRecord): void {
-    if (record.settled) return;
-    this.recorder.userRecordExpired += 1;
-    this.recorder.error('Expired');
-    const last = record.lastError;
-    record.reject(
-      new ExpiredError(
-        `record not stored within recordTtlMs (${this.options.recordTtlMs} ms)${last ? `; last error ${last.code}` : ''}`,
-        record.attempts,
-        last === undefined
-          ? undefined
-          : new ServiceError(last.code, last.message, { retriable: last.retriable }),
-      ),
-    );
-    this.settle(record, false);
-    this.emit('recordsFailed', { code: 'EXPIRED', userRecords: 1 });
-  }
-
-  private failAll(records: PendingRecord[], error: ClassifiedError, cause: unknown): void {
-    let count = 0;
-    for (const record of records) {
-      if (!this.settle(record, false)) continue;
-      count += 1;
-      record.reject(
-        new ServiceError(error.code, error.message, {
-          retriable: error.retriable,
-          cause,
-          attempts: record.attempts,
-        }),
-      );
-    }
-    if (count > 0)
-      this.emit('recordsFailed', { code: 'SERVICE_ERROR', serviceCode: error.code, userRecords: count });
-  }
-
-  /** Marks a record settled exactly once and updates everything waiting on it; false if it already was. */
-  private settle(record: PendingRecord, success: boolean): boolean {
-    if (record.settled) return false;
-    record.settled = true;
-    this.pendingCount -= 1;
-    this.pendingBytes -= record.bytes;
-    if (!success) this.recorder.userRecordsFailed += 1;
-    // Every attempt but a final success failed.
-    this.recorder.retriesPerRecord.add(record.attempts.length - (success ? 1 : 0));
-    this.flushWaiters.settled(record.seq, success);
-    this.capacityWaiters.wake(this.hasCapacityFn);
-    if (this.refusedSinceDrain && this.hasCapacity()) {
-      this.refusedSinceDrain = false;
-      this.emit('drain');
-    }
-    if (this.pendingCount === 0) this.wakeup.cancel();
-    return true;
   }
 
   private warnAboutSdkRetries(): void {
@@ -712,7 +569,7 @@ export class KinesisProducer extends ProducerEventEmitter {
       if (value !== undefined && value > 1) {
         const message = `the Kinesis client retries on its own (maxAttempts ${value}); its retries run inside each producer attempt, bounded by requestTimeoutMs. Pass a client with maxAttempts: 1 to leave retrying to the producer.`;
         this.options.logger?.warn(message);
-        this.emit('warning', { message });
+        this.notify('warning', { message });
       }
     });
   }

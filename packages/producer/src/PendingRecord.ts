@@ -1,7 +1,11 @@
 import type { ClassifiedError } from './errors.js';
 import type { Attempt, PutResult } from './types.js';
 
-/** A user record between `put` and settlement. Internal. */
+/**
+ * A user record between `put` and settlement. Internal. Kept small (it lives from `put` to the answer, which
+ * makes it the bulk of what the garbage collector copies): the hash key is recomputed on the rare re-route
+ * instead of being held, and times that start equal to `receivedAt` start as 0.
+ */
 export interface PendingRecord {
   /** Put order; retries keep it, so buffers can restore put order. */
   readonly seq: number;
@@ -10,18 +14,18 @@ export interface PendingRecord {
   readonly data: Uint8Array;
   /** Data plus UTF-8 partition key: what Kinesis counts. */
   readonly bytes: number;
-  readonly hashKey: bigint;
   /** When `put` accepted it (ms, `Date.now()`). */
   readonly receivedAt: number;
   /** `receivedAt + recordTtlMs`. */
   readonly deadline: number;
   /** Not to be sent before this time (backoff after a failed attempt). */
   notBefore: number;
-  /** When its last attempt ended (or `receivedAt`), to report each attempt's delay. */
+  /** When its last attempt ended (0 before the first: `receivedAt` counts), to report each attempt's delay. */
   lastAttemptEnd: number;
   /** Failed attempts so far: the exponent of its backoff. */
   retries: number;
-  readonly attempts: Attempt[];
+  /** Every attempt so far, oldest first (a shared empty array until the first one). */
+  attempts: Attempt[];
   /** The last error met, reported as the cause when it expires. */
   lastError: ClassifiedError | undefined;
   /** Whether the first send has happened (for BufferingTime). */
@@ -31,4 +35,12 @@ export interface PendingRecord {
   settled: boolean;
   readonly resolve: (result: PutResult) => void;
   readonly reject: (error: Error) => void;
+}
+
+/** The attempts of a record not sent yet: shared and never written to (the first attempt replaces it). */
+export const NO_ATTEMPTS: Attempt[] = [];
+
+/** A record's attempts to hand to the caller (never the shared empty array). */
+export function attemptsOf(record: PendingRecord): Attempt[] {
+  return record.attempts === NO_ATTEMPTS ? [] : record.attempts;
 }

@@ -49,6 +49,12 @@ export class ShardMap {
   private readonly abort = new AbortController();
   /** Increments on every successful refresh; lets callers tell answers to an older map apart. */
   version = 0;
+  /**
+   * After a failed refresh, when the next listing may start (epoch ms; 0 after a success): the growing
+   * backoff also spaces refreshes apart, not only the tries inside one, so callers that ask again at once
+   * cannot call ListShards in a loop.
+   */
+  retryAt = 0;
 
   constructor(private readonly options: ShardMapOptions) {
     this.backoff = new GrowingBackoff(options.minDelayMs, options.maxDelayMs);
@@ -123,6 +129,7 @@ export class ShardMap {
       try {
         const shards = await this.list();
         this.backoff.succeed();
+        this.retryAt = 0;
         this.replace(shards);
         return;
       } catch (error) {
@@ -132,10 +139,12 @@ export class ShardMap {
             : classifyError(error);
         const delay = this.backoff.fail();
         if (!classified.retriable || Date.now() + delay >= deadline || this.abort.signal.aborted) {
+          this.retryAt = Date.now() + delay;
           throw new ShardMapError(classified.code, classified.message, classified.retriable, error);
         }
         await sleep(delay, this.abort.signal);
         if (this.abort.signal.aborted) {
+          this.retryAt = Date.now() + delay;
           throw new ShardMapError(classified.code, 'shard map refresh stopped', classified.retriable, error);
         }
       }

@@ -48,16 +48,25 @@ export class CapacityWaiters {
   wait(bytes: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     return new Promise<void>((resolve, reject) => {
-      const waiter: CapacityWaiter = { bytes, resolve };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          reject(signal.reason);
+      if (signal === undefined) {
+        this.waiters.push({ bytes, resolve });
+        return;
+      }
+      const onAbort = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(signal.reason);
+      };
+      // The listener goes when the wait ends either way: callers often pass one long-lived (shutdown)
+      // signal to every wait, which would otherwise collect a listener per wait.
+      const waiter: CapacityWaiter = {
+        bytes,
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
         },
-        { once: true },
-      );
+      };
+      this.waiters.push(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -19,7 +19,6 @@ function record(partitionKey: string, data: string, extra: Partial<PendingRecord
     explicitHashKey: undefined,
     data: bytes,
     bytes: bytes.length + Buffer.byteLength(partitionKey),
-    hashKey: 0n,
     receivedAt: 0,
     deadline: 1_000_000,
     notBefore: 0,
