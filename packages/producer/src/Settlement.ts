@@ -1,0 +1,154 @@
+import { type ClassifiedError, ExpiredError, ServiceError } from './errors.js';
+import type { ProducerEvents } from './events.js';
+import type { MetricsRecorder } from './metrics.js';
+import { attemptsOf, type PendingRecord } from './PendingRecord.js';
+import type { FlushResult, PutResult } from './types.js';
+import { CapacityWaiters, FlushWaiters } from './Waiters.js';
+
+/** Settings of a `Settlement`. */
+export interface SettlementOptions {
+  maxBufferedRecords: number;
+  maxBufferedBytes: number;
+  recordTtlMs: number;
+}
+
+/** What settling records tells the producer. */
+export interface SettlementHost {
+  /** Room again after `put` was refused (the `drain` event). */
+  drained(): void;
+  /** Puts rejected after being accepted (the `recordsFailed` event). */
+  recordsFailed(payload: ProducerEvents['recordsFailed'][0]): void;
+  /** Nothing is pending any more: timers can stop. */
+  idle(): void;
+}
+
+/**
+ * The records put and not yet settled: their count and bytes (the backpressure bounds), the settlement of
+ * each put's promise exactly once (result or typed error), and everyone waiting on settlements: `flush()`
+ * callers, capacity waiters and the `drain` event.
+ */
+export class Settlement {
+  /** Records put and not yet settled. */
+  count = 0;
+  /** Their bytes (data plus partition keys). */
+  bytes = 0;
+  /** Put order of the next record. */
+  nextSeq = 0;
+  private refusedSinceDrain = false;
+  private readonly flushWaiters = new FlushWaiters();
+  private readonly capacityWaiters = new CapacityWaiters();
+  private readonly hasCapacityFn = (bytes: number): boolean => this.hasCapacity(bytes);
+
+  constructor(
+    private readonly options: SettlementOptions,
+    private readonly recorder: MetricsRecorder,
+    private readonly host: SettlementHost,
+  ) {}
+
+  /** Whether a record of `bytes` bytes fits within the bounds now. */
+  hasCapacity(bytes: number): boolean {
+    return (
+      this.count < this.options.maxBufferedRecords &&
+      (this.count === 0 || this.bytes + bytes <= this.options.maxBufferedBytes)
+    );
+  }
+
+  /** `put` was refused for lack of room: `drain` is emitted once there is room again. */
+  refused(): void {
+    this.refusedSinceDrain = true;
+  }
+
+  /** Counts a record as pending. */
+  admit(record: PendingRecord): void {
+    this.count += 1;
+    this.bytes += record.bytes;
+    this.recorder.userRecordsReceived += 1;
+  }
+
+  /** Waits until a record of `bytes` bytes fits. */
+  waitForCapacity(bytes: number, signal: AbortSignal | undefined): Promise<void> {
+    return this.capacityWaiters.wait(bytes, signal);
+  }
+
+  /** Wakes every capacity waiter (on close: their puts will be refused). */
+  releaseWaiters(): void {
+    this.capacityWaiters.releaseAll();
+  }
+
+  /** Resolves when every record with a sequence up to `upTo` (all pending ones now) has settled. */
+  flushed(upTo: number): Promise<FlushResult> {
+    return this.flushWaiters.add(upTo, this.count);
+  }
+
+  succeed(
+    record: PendingRecord,
+    shardId: string,
+    sequenceNumber: string,
+    subSequenceNumber: number | undefined,
+  ): void {
+    if (record.settled) return;
+    const recorder = this.recorder;
+    recorder.userRecordsPut += 1;
+    recorder.userRecordsDataPut += record.bytes;
+    // One object shape for every result (hot path: one per record).
+    const result: PutResult = { shardId, sequenceNumber, subSequenceNumber, attempts: attemptsOf(record) };
+    // Settled before flush waiters hear of it, so `await flush()` resumes after the put's own callbacks.
+    record.resolve(result);
+    this.settle(record, true);
+  }
+
+  expire(record: PendingRecord): void {
+    if (record.settled) return;
+    this.recorder.userRecordExpired += 1;
+    this.recorder.error('Expired');
+    const last = record.lastError;
+    record.reject(
+      new ExpiredError(
+        `record not stored within recordTtlMs (${this.options.recordTtlMs} ms)${last ? `; last error ${last.code}` : ''}`,
+        attemptsOf(record),
+        last === undefined
+          ? undefined
+          : new ServiceError(last.code, last.message, { retriable: last.retriable }),
+      ),
+    );
+    this.settle(record, false);
+    this.host.recordsFailed({ code: 'EXPIRED', userRecords: 1 });
+  }
+
+  failAll(records: PendingRecord[], error: ClassifiedError, cause: unknown): void {
+    let count = 0;
+    for (const record of records) {
+      if (!this.settle(record, false)) continue;
+      count += 1;
+      record.reject(
+        new ServiceError(error.code, error.message, {
+          retriable: error.retriable,
+          cause,
+          attempts: attemptsOf(record),
+        }),
+      );
+    }
+    if (count > 0) {
+      this.host.recordsFailed({ code: 'SERVICE_ERROR', serviceCode: error.code, userRecords: count });
+    }
+  }
+
+  /** Marks a record settled exactly once and updates everything waiting on it; false if it already was. */
+  private settle(record: PendingRecord, success: boolean): boolean {
+    if (record.settled) return false;
+    record.settled = true;
+    this.count -= 1;
+    this.bytes -= record.bytes;
+    if (!success) this.recorder.userRecordsFailed += 1;
+    // Every attempt but a final success failed.
+    this.recorder.retriesPerRecord.add(record.attempts.length - (success ? 1 : 0));
+    this.flushWaiters.settled(record.seq, success);
+    this.capacityWaiters.wake(this.hasCapacityFn);
+    if (this.refusedSinceDrain && this.hasCapacity(0)) {
+      this.refusedSinceDrain = false;
+      this.host.drained();
+    }
+    if (this.count === 0) this.host.idle();
+    return true;
+  }
+}

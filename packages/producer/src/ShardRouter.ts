@@ -1,0 +1,215 @@
+import { partitionKeyHash } from '@shardline/aggregation';
+import type { Entry } from './Collector.js';
+import type { ClassifiedError } from './errors.js';
+import type { MetricsRecorder } from './metrics.js';
+import type { PendingRecord } from './PendingRecord.js';
+import { ShardBuffer } from './ShardBuffer.js';
+import { ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
+import type { ShardRange } from './types.js';
+
+/** Why the shard map is (re)loaded. */
+export type RefreshReason = 'initial' | 'wrongShard';
+
+// A record inside an aggregate that Kinesis stored on a shard other than the predicted one (the map was
+// stale). Whether that shard owns the record's own hash key is known only once the map is fresh again.
+interface Parked {
+  record: PendingRecord;
+  entry: Entry;
+  shardId: string;
+  sequenceNumber: string;
+  subSequenceNumber: number;
+}
+
+/** What the router asks of the producer. */
+export interface RouterHost {
+  succeed(record: PendingRecord, shardId: string, sequenceNumber: string, subSequenceNumber: number): void;
+  failAll(records: PendingRecord[], error: ClassifiedError, cause: unknown): void;
+  /** A parked record is settled or back in a buffer: it no longer counts as in flight (ordered mode). */
+  unparked(record: PendingRecord): void;
+  mapLoaded(reason: RefreshReason, shards: readonly ShardRange[]): void;
+  mapFailed(errorCode: string, retriable: boolean): void;
+  wakeSoon(): void;
+  wakeAt(time: number): void;
+}
+
+/** Settings of a `ShardRouter`. */
+export interface RouterOptions extends ShardMapOptions {
+  recordTtlMs: number;
+  reshardResend: 'outOfRange' | 'wholeAggregate';
+  recorder: MetricsRecorder;
+}
+
+/**
+ * Where records wait before they are sent: one buffer per shard of the shard map, plus records put before the
+ * first map arrived. Owns the map's lifecycle: the first load, refreshes after a reshard (coalesced, spaced by
+ * the map's backoff), re-routing what is buffered when the map changes, and the fate of records stored inside
+ * an aggregate that a reshard sent to an unpredicted shard ("parked" until a fresh map can judge them).
+ */
+export class ShardRouter {
+  readonly shardMap: ShardMap;
+  /** One buffer per open shard with records waiting. */
+  buffers = new Map<string, ShardBuffer>();
+  /** Records put before the first shard map arrived. */
+  readonly unrouted = new ShardBuffer('');
+  private parked: Parked[] = [];
+  private refreshing = false;
+  // A refresh asked for while the last failed listing's backoff runs; `upkeep` starts it when that ends.
+  private refreshWanted: RefreshReason | undefined;
+  // The last listing failed for good (AccessDenied, stream not found): records put before its backoff ends
+  // fail with it at once instead of each starting a ListShards call.
+  private mapFailure: { error: ClassifiedError; cause: unknown } | undefined;
+
+  constructor(
+    private readonly options: RouterOptions,
+    private readonly host: RouterHost,
+  ) {
+    this.shardMap = new ShardMap(options);
+  }
+
+  /** The buffer a record waits in: its shard's, or the unrouted one while no map is loaded. */
+  route(record: PendingRecord): ShardBuffer {
+    if (!this.shardMap.ready) return this.unrouted;
+    const shard = this.shardMap.lookup(hashKeyOf(record));
+    if (shard === undefined) return this.unrouted;
+    let buffer = this.buffers.get(shard.shardId);
+    if (buffer === undefined) {
+      buffer = new ShardBuffer(shard.shardId);
+      this.buffers.set(shard.shardId, buffer);
+    }
+    return buffer;
+  }
+
+  /** Called on every tick: loads a first map for unrouted records, or starts a refresh that had to wait. */
+  upkeep(now: number): void {
+    if (this.unrouted.length > 0) {
+      const failure = this.mapFailure;
+      if (failure !== undefined && now < this.shardMap.retryAt) {
+        this.host.failAll(this.unrouted.removeAll(), failure.error, failure.cause);
+      } else {
+        this.refresh('initial');
+      }
+    }
+    if (this.refreshWanted !== undefined) this.refresh(this.refreshWanted);
+  }
+
+  /** Holds a record stored in a misrouted aggregate until a fresh map tells whether its shard owns it. */
+  park(record: PendingRecord, entry: Entry, shardId: string, sequenceNumber: string, index: number): void {
+    record.parked = true;
+    this.parked.push({ record, entry, shardId, sequenceNumber, subSequenceNumber: index });
+  }
+
+  /**
+   * A request answered with a shard other than the predicted one. An answer to a request built from the
+   * current map means that map is stale; one built from an older map is judged by the current map.
+   */
+  onWrongShard(requestMapVersion: number): void {
+    if (requestMapVersion === this.shardMap.version) this.refresh('wrongShard');
+    else if (!this.refreshing) this.settleParked(false);
+  }
+
+  /** Cancels a refresh waiting out its backoff (on close). */
+  stop(): void {
+    this.shardMap.stop();
+  }
+
+  private refresh(reason: RefreshReason): void {
+    if (this.refreshing || (reason === 'initial' && this.shardMap.ready)) return;
+    const retryAt = this.shardMap.retryAt;
+    if (Date.now() < retryAt) {
+      // A listing failed moments ago: try again when its backoff ends, not in a loop of ListShards calls.
+      if (this.refreshWanted !== 'wrongShard') this.refreshWanted = reason;
+      this.host.wakeAt(retryAt);
+      return;
+    }
+    this.refreshWanted = undefined;
+    this.mapFailure = undefined;
+    this.refreshing = true;
+    this.shardMap.refresh(Date.now() + this.options.recordTtlMs).then(
+      () => {
+        this.refreshing = false;
+        this.onLoaded(reason);
+      },
+      (error: unknown) => {
+        this.refreshing = false;
+        this.onFailed(error);
+      },
+    );
+  }
+
+  private onLoaded(reason: RefreshReason): void {
+    this.host.mapLoaded(reason, this.shardMap.shards);
+    // Re-route everything buffered: a reshard moves hash ranges to new shards.
+    const all = this.unrouted.removeAll();
+    for (const buffer of this.buffers.values()) all.push(...buffer.removeAll());
+    all.sort((a, b) => a.seq - b.seq);
+    this.buffers = new Map();
+    for (const record of all) {
+      const buffer = this.route(record);
+      if (record.retries > 0) buffer.insert(record);
+      else buffer.push(record);
+    }
+    this.settleParked(false);
+    this.host.wakeSoon();
+  }
+
+  private onFailed(error: unknown): void {
+    const code = error instanceof ShardMapError ? error.serviceCode : 'UnknownError';
+    const retriable = error instanceof ShardMapError ? error.retriable : true;
+    this.host.mapFailed(code, retriable);
+    if (!retriable) {
+      // Without a map nothing can be routed: fail fast what waits for one (AccessDenied, stream not found),
+      // and what is put until the next listing may start.
+      const message = error instanceof Error ? error.message : String(error);
+      this.mapFailure = { error: { code, message, retriable }, cause: error };
+      this.host.failAll(this.unrouted.removeAll(), this.mapFailure.error, error);
+    }
+    // Parked records are stored; without a fresh map their shard's ownership cannot be checked, so they are
+    // reported where Kinesis put them.
+    this.settleParked(true);
+    this.host.wakeSoon();
+  }
+
+  /** Decides the fate of records stored inside an aggregate that Kinesis put on an unpredicted shard. */
+  private settleParked(trustKinesis: boolean): void {
+    const parked = this.parked;
+    this.parked = [];
+    const now = Date.now();
+    const misplaced = (p: Parked): boolean =>
+      !trustKinesis && this.shardMap.lookup(hashKeyOf(p.record))?.shardId !== p.shardId;
+    // KCL 2.x drops a whole aggregate with any member outside the shard's range; in that mode such an
+    // aggregate's members are all sent again, not only the misplaced ones.
+    const broken = new Set<Entry>();
+    if (this.options.reshardResend === 'wholeAggregate') {
+      for (const p of parked) if (misplaced(p)) broken.add(p.entry);
+    }
+    for (const p of parked) {
+      const { record, shardId, sequenceNumber, subSequenceNumber } = p;
+      record.parked = false;
+      if (!misplaced(p) && !broken.has(p.entry)) {
+        this.host.succeed(record, shardId, sequenceNumber, subSequenceNumber);
+      } else {
+        // Stored on a shard that does not own its hash key (or next to such a record, in wholeAggregate
+        // mode): range-filtering consumers drop it there, so it is sent again to its owner.
+        const last = record.attempts[record.attempts.length - 1];
+        if (last !== undefined) {
+          last.success = false;
+          last.errorCode = 'WrongShard';
+          last.errorMessage = misplaced(p)
+            ? `stored on ${shardId}, which does not own its hash key after a reshard`
+            : `stored on ${shardId} in an aggregate with members of another shard after a reshard`;
+        }
+        this.options.recorder.error('WrongShard');
+        record.notBefore = now;
+        this.route(record).insert(record);
+      }
+      this.host.unparked(record);
+    }
+    if (parked.length > 0) this.host.wakeSoon();
+  }
+}
+
+/** The hash key Kinesis routes a record by (computed, not stored: see `PendingRecord`). */
+function hashKeyOf(record: PendingRecord): bigint {
+  const { explicitHashKey } = record;
+  return explicitHashKey === undefined ? partitionKeyHash(record.partitionKey) : BigInt(explicitHashKey);
+}
