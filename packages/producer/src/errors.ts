@@ -115,6 +115,8 @@ const RETRIABLE_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+const TRANSPORT_CODE_PREFIXES = ['ERR_HTTP2_', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_'];
+
 /** What the producer needs to know about a failure: a code for metrics and whether to retry. */
 export interface ClassifiedError {
   code: string;
@@ -139,6 +141,9 @@ export function classifyError(error: unknown): ClassifiedError {
   const message = typeof e.message === 'string' ? e.message : String(error);
   const retriable =
     RETRIABLE_CODES.has(code) ||
+    // Transport failures below HTTP (an HTTP/2 stream reset or protocol error, a stream closed early):
+    // the request may or may not have landed, exactly like a timeout, so retrying is right.
+    (networkCode !== undefined && TRANSPORT_CODE_PREFIXES.some((prefix) => networkCode.startsWith(prefix))) ||
     (name !== undefined && RETRIABLE_CODES.has(name)) ||
     (status !== undefined && (status >= 500 || status === 429)) ||
     e.$retryable !== undefined ||

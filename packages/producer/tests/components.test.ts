@@ -93,6 +93,15 @@ describe('classifyError', () => {
     expect(classifyError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).code).toBe(
       'ECONNRESET',
     );
+    // Seen against an HTTP/2 endpoint: a protocol error surfaces as a deserialization failure with this code.
+    const http2 = Object.assign(new Error('ERR_HTTP2_ERROR: Protocol error\n  Deserialization error'), {
+      code: 'ERR_HTTP2_ERROR',
+      $metadata: {},
+    });
+    expect(classifyError(http2)).toMatchObject({ code: 'ERR_HTTP2_ERROR', retriable: true });
+    expect(
+      classifyError(Object.assign(new Error('closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })).retriable,
+    ).toBe(true);
     expect(classifyError(serviceError('AccessDeniedException', 400, 'client')).retriable).toBe(false);
     expect(classifyError(serviceError('ResourceNotFoundException', 400, 'client')).retriable).toBe(false);
     expect(classifyError(serviceError('KMSAccessDeniedException', 400, 'client')).retriable).toBe(false);
