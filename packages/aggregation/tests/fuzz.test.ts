@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { seededRandom as prng } from '@shardline/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   deaggregateWithStats,
@@ -6,7 +7,6 @@ import {
   ShardlineAggregationError,
   type UserRecord,
 } from '../src/index.js';
-import { prng } from './helpers.js';
 import { frame, pbEncode } from './protobuf.js';
 import { lengthDelimited, tag, varint, varintField } from './wire.js';
 
