@@ -30,13 +30,37 @@ export function hashKey(partitionKey: string, explicitHashKey?: string): bigint 
   return partitionKeyHash(partitionKey);
 }
 
+// The hash key of the last `digestKey` call: the 16 MD5 digest bytes, which read big-endian are the key.
+const keyBytes = new Uint8Array(16);
+const keyView = new DataView(keyBytes.buffer);
+
 /** MD5 of the UTF-8 partition key as a big-endian unsigned 128-bit integer. */
 export function partitionKeyHash(partitionKey: string): bigint {
+  digestKey(partitionKey);
+  // Two 64-bit reads make 4 BigInts per key where four 32-bit words shifted and or-ed make 10 (~half the time).
+  return (keyView.getBigUint64(0) << 64n) | keyView.getBigUint64(8);
+}
+
+/**
+ * {@link partitionKeyHash} without a BigInt: writes the hash key into `out[0..4)` as four unsigned 32-bit
+ * words, most significant first (`out[0]` is bits 127..96). For routing many records, where comparing words
+ * against shard bounds costs less than building and comparing a BigInt per record.
+ */
+export function partitionKeyHashWords(partitionKey: string, out: Uint32Array): void {
+  digestKey(partitionKey);
+  out[0] = keyView.getUint32(0);
+  out[1] = keyView.getUint32(4);
+  out[2] = keyView.getUint32(8);
+  out[3] = keyView.getUint32(12);
+}
+
+/** Hashes the UTF-8 partition key into {@link keyBytes}. */
+function digestKey(partitionKey: string): void {
   const length = partitionKey.length;
-  if (length <= SINGLE_BLOCK_MAX_BYTES && isAscii(partitionKey)) {
-    loadBlockAscii(partitionKey);
+  if (length <= SINGLE_BLOCK_MAX_BYTES && loadBlockAscii(partitionKey)) {
     md5SingleBlock();
-    return digestToBigInt();
+    storeDigestWords();
+    return;
   }
   let bytes: Uint8Array;
   let byteLength: number;
@@ -50,31 +74,18 @@ export function partitionKeyHash(partitionKey: string): bigint {
   if (byteLength <= SINGLE_BLOCK_MAX_BYTES) {
     loadBlockBytes(bytes, byteLength);
     md5SingleBlock();
-    return digestToBigInt();
+    storeDigestWords();
+    return;
   }
-  const digest = createHash('md5').update(bytes.subarray(0, byteLength)).digest();
-  return (digest.readBigUInt64BE(0) << 64n) | digest.readBigUInt64BE(8);
+  keyBytes.set(createHash('md5').update(bytes.subarray(0, byteLength)).digest());
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) >= 0x80) return false;
-  }
-  return true;
-}
-
-function byteSwap(word: number): number {
-  return (((word & 0xff) << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24)) >>> 0;
-}
-
-// MD5's digest bytes are the four state words little-endian; the hash key reads them big-endian.
-function digestToBigInt(): bigint {
-  return (
-    (BigInt(byteSwap(digestWords[0] as number)) << 96n) |
-    (BigInt(byteSwap(digestWords[1] as number)) << 64n) |
-    (BigInt(byteSwap(digestWords[2] as number)) << 32n) |
-    BigInt(byteSwap(digestWords[3] as number))
-  );
+// MD5's digest bytes are its four state words little-endian (whatever the host's byte order).
+function storeDigestWords(): void {
+  keyView.setInt32(0, digestWords[0] as number, true);
+  keyView.setInt32(4, digestWords[1] as number, true);
+  keyView.setInt32(8, digestWords[2] as number, true);
+  keyView.setInt32(12, digestWords[3] as number, true);
 }
 
 /** Whether `value` is a valid explicit hash key: decimal, no sign or leading zeros, at most 2^128-1. */

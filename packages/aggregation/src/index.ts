@@ -18,6 +18,7 @@ export {
   MAX_HASH_KEY,
   parseHashKey,
   partitionKeyHash,
+  partitionKeyHashWords,
 } from './hashKey.js';
 export {
   AGGREGATE_PARTITION_KEY,

@@ -23,14 +23,36 @@ export function loadBlockBytes(bytes: Uint8Array, length: number): void {
   finishBlock(length);
 }
 
-/** Fills {@link blockWords} from an ASCII string (every char code below 0x80) of at most 55 chars. */
-export function loadBlockAscii(text: string): void {
-  blockWords.fill(0);
+/**
+ * Fills {@link blockWords} from a string of at most 55 chars plus MD5 padding, in one pass that also checks
+ * it is ASCII (every char code below 0x80, so one byte each). Returns false, leaving the block unusable, if
+ * it is not.
+ */
+export function loadBlockAscii(text: string): boolean {
+  const w = blockWords;
   const length = text.length;
-  for (let i = 0; i < length; i++) {
-    blockWords[i >> 2] = (blockWords[i >> 2] as number) | (text.charCodeAt(i) << ((i & 3) << 3));
+  let seen = 0;
+  let i = 0;
+  // Whole words first, built in locals: four chars, little-endian.
+  for (; i + 4 <= length; i += 4) {
+    const c0 = text.charCodeAt(i);
+    const c1 = text.charCodeAt(i + 1);
+    const c2 = text.charCodeAt(i + 2);
+    const c3 = text.charCodeAt(i + 3);
+    seen |= c0 | c1 | c2 | c3;
+    w[i >> 2] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
   }
-  finishBlock(length);
+  // The last word: up to three chars, then the 0x80 pad byte; then zeros and the bit length.
+  let last = 0x80 << ((length & 3) << 3);
+  for (let shift = 0; i < length; i++, shift += 8) {
+    const c = text.charCodeAt(i);
+    seen |= c;
+    last |= c << shift;
+  }
+  w[length >> 2] = last;
+  for (let j = (length >> 2) + 1; j < 16; j++) w[j] = 0;
+  w[14] = length << 3;
+  return seen < 0x80;
 }
 
 function finishBlock(length: number): void {

@@ -10,10 +10,22 @@ import {
   MAX_HASH_KEY,
   parseHashKey,
   partitionKeyHash,
+  partitionKeyHashWords,
 } from '../src/index.js';
 
 function reference(key: string): bigint {
   return BigInt(`0x${createHash('md5').update(key, 'utf8').digest('hex')}`);
+}
+
+function wordsOf(key: string): bigint {
+  const out = new Uint32Array(4);
+  partitionKeyHashWords(key, out);
+  return (
+    (BigInt(out[0] ?? -1) << 96n) |
+    (BigInt(out[1] ?? -1) << 64n) |
+    (BigInt(out[2] ?? -1) << 32n) |
+    BigInt(out[3] ?? -1)
+  );
 }
 
 describe('hashKey', () => {
@@ -21,6 +33,7 @@ describe('hashKey', () => {
     for (let length = 0; length <= 130; length++) {
       const key = 'k'.repeat(length);
       expect(partitionKeyHash(key)).toBe(reference(key));
+      expect(wordsOf(key)).toBe(reference(key));
     }
   });
 
@@ -28,6 +41,7 @@ describe('hashKey', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (key) => {
         expect(partitionKeyHash(key)).toBe(reference(key));
+        expect(wordsOf(key)).toBe(reference(key));
       }),
       { numRuns: 2_000 },
     );
@@ -42,7 +56,24 @@ describe('hashKey', () => {
   it('handles keys longer than its scratch buffer and lone surrogates as Buffer does', () => {
     for (const key of ['é'.repeat(2_000), '\ud800x', 'x\udfff', '😀'.repeat(13), '😀'.repeat(14)]) {
       expect(partitionKeyHash(key)).toBe(reference(key));
+      expect(wordsOf(key)).toBe(reference(key));
     }
+  });
+
+  it('reads every digest byte right whether its top bit is set or not', () => {
+    // Sign or byte-order slips show up as a wrong high bit or swapped bytes; collect keys until each of
+    // the 16 digest bytes has been seen both >= 0x80 and < 0x80, so both cases are checked on every byte.
+    const high = new Set<number>();
+    const low = new Set<number>();
+    for (let i = 0; (high.size < 16 || low.size < 16) && i < 10_000; i++) {
+      const key = `key-${i}`;
+      const digest = createHash('md5').update(key).digest();
+      for (const [index, byte] of digest.entries()) (byte >= 0x80 ? high : low).add(index);
+      expect(partitionKeyHash(key)).toBe(reference(key));
+      expect(wordsOf(key)).toBe(reference(key));
+    }
+    expect(high.size).toBe(16);
+    expect(low.size).toBe(16);
   });
 
   it('returns the explicit hash key when one is given', () => {

@@ -43,6 +43,10 @@ export class ShardMapError extends Error {
 export class ShardMap {
   private ranges: ShardRange[] = [];
   private starts: bigint[] = [];
+  // The same bounds as four 32-bit words each, most significant first (shard i at [4i, 4i + 4)), for
+  // `lookupWords`: routing a record then needs no BigInt.
+  private startWords: Uint32Array = new Uint32Array(0);
+  private endWords: Uint32Array = new Uint32Array(0);
   private byShardId = new Map<string, ShardRange>();
   private pending: Promise<void> | undefined;
   private readonly backoff: GrowingBackoff;
@@ -89,6 +93,28 @@ export class ShardMap {
     return range !== undefined && hashKey <= range.endingHashKey ? range : undefined;
   }
 
+  /**
+   * {@link lookup} for a hash key given as four unsigned 32-bit words, most significant first (as
+   * `partitionKeyHashWords` writes them); same answer, without a BigInt per record.
+   */
+  lookupWords(key: Uint32Array): ShardRange | undefined {
+    const starts = this.startWords;
+    let low = 0;
+    let high = this.ranges.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      if (compareWords(starts, mid << 2, key) <= 0) {
+        found = mid;
+        low = mid + 1;
+      } else {
+        high = mid - 1;
+      }
+    }
+    const range = found < 0 ? undefined : this.ranges[found];
+    return range !== undefined && compareWords(this.endWords, found << 2, key) >= 0 ? range : undefined;
+  }
+
   /** An open shard by id; `undefined` if the current map does not list it (closed, or unknown yet). */
   get(shardId: string): ShardRange | undefined {
     return this.byShardId.get(shardId);
@@ -120,6 +146,8 @@ export class ShardMap {
     );
     this.ranges = sorted;
     this.starts = sorted.map((range) => range.startingHashKey);
+    this.startWords = toWords(this.starts);
+    this.endWords = toWords(sorted.map((range) => range.endingHashKey));
     this.byShardId = new Map(sorted.map((range) => [range.shardId, range]));
     this.version += 1;
   }
@@ -181,6 +209,24 @@ export class ShardMap {
       undefined,
     );
   }
+}
+
+/** Hash keys (0..2^128-1) as four 32-bit words each, most significant first. */
+function toWords(keys: readonly bigint[]): Uint32Array {
+  const words = new Uint32Array(keys.length * 4);
+  keys.forEach((key, i) => {
+    for (let w = 0; w < 4; w++) words[i * 4 + w] = Number(BigInt.asUintN(32, key >> BigInt(96 - 32 * w)));
+  });
+  return words;
+}
+
+/** Compares the key at `words[at..at + 4)` with `key[0..4)`: negative, 0 or positive as it is less, equal, greater. */
+function compareWords(words: Uint32Array, at: number, key: Uint32Array): number {
+  for (let w = 0; w < 4; w++) {
+    const difference = (words[at + w] as number) - (key[w] as number);
+    if (difference !== 0) return difference;
+  }
+  return 0;
 }
 
 function toRange(shard: Shard): ShardRange | undefined {

@@ -1,4 +1,4 @@
-import { partitionKeyHash } from '@shardline/aggregation';
+import { partitionKeyHashWords } from '@shardline/aggregation';
 import type { Entry } from './Collector.js';
 import type { ClassifiedError } from './errors.js';
 import type { MetricsRecorder } from './metrics.js';
@@ -6,6 +6,9 @@ import type { PendingRecord } from './PendingRecord.js';
 import { ShardBuffer } from './ShardBuffer.js';
 import { ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
 import type { ShardRange } from './types.js';
+
+// Scratch for the hash key of the record being routed (routing is synchronous, so one suffices).
+const hashWords = new Uint32Array(4);
 
 /** Why the shard map is (re)loaded. */
 export type RefreshReason = 'initial' | 'wrongShard';
@@ -69,7 +72,7 @@ export class ShardRouter {
   /** The buffer a record waits in: its shard's, or the unrouted one while no map is loaded. */
   route(record: PendingRecord): ShardBuffer {
     if (!this.shardMap.ready) return this.unrouted;
-    const shard = this.shardMap.lookup(hashKeyOf(record));
+    const shard = this.lookup(record);
     if (shard === undefined) return this.unrouted;
     let buffer = this.buffers.get(shard.shardId);
     if (buffer === undefined) {
@@ -110,6 +113,15 @@ export class ShardRouter {
   /** Cancels a refresh waiting out its backoff (on close). */
   stop(): void {
     this.shardMap.stop();
+  }
+
+  /** The open shard that owns the record's hash key (MD5 of its partition key, or its explicit hash key). */
+  private lookup(record: PendingRecord): ShardRange | undefined {
+    const { explicitHashKey } = record;
+    if (explicitHashKey !== undefined) return this.shardMap.lookup(BigInt(explicitHashKey));
+    // Computed, not stored (see `PendingRecord`); as words, so routing a record builds no BigInt.
+    partitionKeyHashWords(record.partitionKey, hashWords);
+    return this.shardMap.lookupWords(hashWords);
   }
 
   private refresh(reason: RefreshReason): void {
@@ -174,8 +186,7 @@ export class ShardRouter {
     const parked = this.parked;
     this.parked = [];
     const now = Date.now();
-    const misplaced = (p: Parked): boolean =>
-      !trustKinesis && this.shardMap.lookup(hashKeyOf(p.record))?.shardId !== p.shardId;
+    const misplaced = (p: Parked): boolean => !trustKinesis && this.lookup(p.record)?.shardId !== p.shardId;
     // KCL 2.x drops a whole aggregate with any member outside the shard's range; in that mode such an
     // aggregate's members are all sent again, not only the misplaced ones.
     const broken = new Set<Entry>();
@@ -206,10 +217,4 @@ export class ShardRouter {
     }
     if (parked.length > 0) this.host.wakeSoon();
   }
-}
-
-/** The hash key Kinesis routes a record by (computed, not stored: see `PendingRecord`). */
-function hashKeyOf(record: PendingRecord): bigint {
-  const { explicitHashKey } = record;
-  return explicitHashKey === undefined ? partitionKeyHash(record.partitionKey) : BigInt(explicitHashKey);
 }
