@@ -78,8 +78,11 @@ describe('published packages', () => {
         repository: expect.anything(),
         sideEffects: false,
         engines: { node: '>=20' },
-        files: ['dist', 'README.md', 'LICENSE'],
       });
+      // dist, README and LICENSE; the consumer also ships its CLI launcher.
+      expect(manifest.files).toEqual(
+        name === 'consumer' ? ['dist', 'bin', 'README.md', 'LICENSE'] : ['dist', 'README.md', 'LICENSE'],
+      );
       expect(manifest.exports['.'].types).toBe('./dist/index.d.ts');
     }
     const tarballs = readdirSync(scratch).filter((f) => f.endsWith('.tgz'));
@@ -88,7 +91,11 @@ describe('published packages', () => {
       const files = run('tar', ['-tzf', join(scratch, tarball)], scratch)
         .trim()
         .split('\n');
-      expect(files.every((f) => /^package\/(dist\/|README\.md$|LICENSE$|package\.json$)/.test(f))).toBe(true);
+      expect(
+        files.every((f) =>
+          /^package\/(dist\/|bin\/shardline\.js$|README\.md$|LICENSE$|package\.json$)/.test(f),
+        ),
+      ).toBe(true);
       expect(files.some((f) => f.endsWith('.test.ts') || f.includes('/src/'))).toBe(false);
     }
   });
@@ -142,5 +149,9 @@ describe('published packages', () => {
     run(process.execPath, [join(scratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], scratch);
     const output = run(process.execPath, [join(scratch, 'out/index.js')], scratch);
     expect(JSON.parse(output)).toEqual({ users: 2, key: true, producer: 'function', consumer: 'function' });
+    // The consumer's CLI is linked as a bin and runs from the installed package.
+    expect(run(join(scratch, 'node_modules/.bin/shardline'), ['--help'], scratch)).toContain(
+      'shardline leases --table',
+    );
   });
 });
