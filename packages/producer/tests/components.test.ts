@@ -9,30 +9,10 @@ import { RateLimiter, ShardLimiter } from '../src/RateLimiter.js';
 import { ShardBuffer } from '../src/ShardBuffer.js';
 import { ShardMap, ShardMapError } from '../src/ShardMap.js';
 import { evenShards, FakeKinesis, MAX_KEY, serviceError } from './fakeKinesis.js';
+import { pendingRecord } from './fixtures.js';
 
-let seq = 0;
 function record(partitionKey: string, data: string, extra: Partial<PendingRecord> = {}): PendingRecord {
-  const bytes = Buffer.from(data);
-  return {
-    seq: seq++,
-    partitionKey,
-    explicitHashKey: undefined,
-    data: bytes,
-    bytes: bytes.length + Buffer.byteLength(partitionKey),
-    receivedAt: 0,
-    deadline: 1_000_000,
-    notBefore: 0,
-    lastAttemptEnd: 0,
-    retries: 0,
-    attempts: [],
-    lastError: undefined,
-    sent: false,
-    parked: false,
-    settled: false,
-    resolve: () => undefined,
-    reject: () => undefined,
-    ...extra,
-  };
+  return pendingRecord(partitionKey, Buffer.from(data), extra);
 }
 
 describe('backoff', () => {

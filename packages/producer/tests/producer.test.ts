@@ -8,25 +8,12 @@ import {
   ExpiredError,
   KinesisProducer,
   ProducerClosedError,
-  type ProducerOptions,
   type PutResult,
   ServiceError,
   ValidationError,
 } from '../src/index.js';
 import { evenShards, FakeKinesis, serviceError } from './fakeKinesis.js';
-
-function producer(fake: FakeKinesis, options: Partial<ProducerOptions> = {}): KinesisProducer {
-  return new KinesisProducer({
-    client: fake.client,
-    streamName: 'test-stream',
-    maxBufferedTimeMs: 5,
-    retryBaseDelayMs: 2,
-    retryMaxDelayMs: 20,
-    shardMapRefreshMinDelayMs: 5,
-    shardMapRefreshMaxDelayMs: 20,
-    ...options,
-  });
-}
+import { fakeProducer as producer } from './fixtures.js';
 
 const text = (i: number): string => `record-${i}`;
 

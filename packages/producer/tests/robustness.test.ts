@@ -2,21 +2,9 @@
 import { getEventListeners } from 'node:events';
 import { deaggregate } from '@shardline/aggregation';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ExpiredError, KinesisProducer, type ProducerOptions, ServiceError } from '../src/index.js';
+import { ExpiredError, ServiceError } from '../src/index.js';
 import { evenShards, FakeKinesis, serviceError } from './fakeKinesis.js';
-
-function producer(fake: FakeKinesis, options: Partial<ProducerOptions> = {}): KinesisProducer {
-  return new KinesisProducer({
-    client: fake.client,
-    streamName: 'test-stream',
-    maxBufferedTimeMs: 5,
-    retryBaseDelayMs: 2,
-    retryMaxDelayMs: 20,
-    shardMapRefreshMinDelayMs: 5,
-    shardMapRefreshMaxDelayMs: 20,
-    ...options,
-  });
-}
+import { fakeProducer as producer } from './fixtures.js';
 
 /** How many times each payload was stored (de-aggregated). */
 function storedCounts(fake: FakeKinesis): Map<string, number> {

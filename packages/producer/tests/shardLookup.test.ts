@@ -6,6 +6,7 @@ import type { PendingRecord } from '../src/PendingRecord.js';
 import { ShardMap } from '../src/ShardMap.js';
 import { type RouterHost, ShardRouter } from '../src/ShardRouter.js';
 import type { ShardRange } from '../src/types.js';
+import { pendingRecord } from './fixtures.js';
 
 const MAX = (1n << 128n) - 1n;
 // Never called: these tests only use `replace`, which needs no ListShards.
@@ -139,27 +140,8 @@ describe('ShardRouter.route', () => {
     result.shardMap.replace(ranges);
     return result;
   }
-  let seq = 0;
   function record(partitionKey: string, explicitHashKey?: string): PendingRecord {
-    return {
-      seq: seq++,
-      partitionKey,
-      explicitHashKey,
-      data: new Uint8Array(0),
-      bytes: partitionKey.length,
-      receivedAt: 0,
-      deadline: 1_000_000,
-      notBefore: 0,
-      lastAttemptEnd: 0,
-      retries: 0,
-      attempts: [],
-      lastError: undefined,
-      sent: false,
-      parked: false,
-      settled: false,
-      resolve: () => undefined,
-      reject: () => undefined,
-    };
+    return pendingRecord(partitionKey, new Uint8Array(0), { explicitHashKey });
   }
 
   it('routes partition keys (short, long, non-ASCII) to the owner of their MD5 hash key', () => {
