@@ -63,6 +63,7 @@ export class RecordAggregator {
   // bounded by the most records an aggregate held) so that filling one allocates nothing per record.
   private partitionKeyIndexes = new Int32Array(256);
   private explicitHashKeyIndexes = new Int32Array(256);
+  private recordBodySizes = new Int32Array(256);
   private readonly data: Uint8Array[] = [];
   private pending = 0;
   private bodyBytes = 0;
@@ -108,26 +109,23 @@ export class RecordAggregator {
    * @throws InvalidRecordError / InvalidHashKeyError on a malformed record; nothing changes.
    */
   add(record: UserRecordInput): AggregatedRecord | undefined {
-    validateRecord(record);
+    const data = validRecordData(record);
     const { partitionKey, explicitHashKey } = record;
-    const data = typeof record.data === 'string' ? Buffer.from(record.data, 'utf8') : record.data;
     // Each key is staged (serialized past its table's end, and hashed) now, and committed only if it is new
     // and the record fits.
-    const pkBytes = this.partitionKeyTable.stage(partitionKey);
-    const found = this.partitionKeyIndex.find(partitionKey, this.partitionKeyTable.stagedHash);
-    const pkIndex = found < 0 ? undefined : found;
-    let growth = pkIndex === undefined ? this.partitionKeyTable.stagedFieldBytes : 0;
-    let ehkIndex: number | undefined;
+    const partitionKeyTable = this.partitionKeyTable;
+    const pkBytes = partitionKeyTable.stage(partitionKey);
+    const pkIndex = this.partitionKeyIndex.find(partitionKey, partitionKeyTable.stagedHash);
+    let growth = pkIndex < 0 ? partitionKeyTable.stagedFieldBytes : 0;
+    let ehkIndex = -1;
     if (explicitHashKey !== undefined) {
       // Bounded before staging, so a hostile key cannot grow the table buffer; fully checked below if new.
       if (explicitHashKey.length > MAX_EXPLICIT_HASH_KEY_LENGTH) {
         throw new InvalidHashKeyError('explicitHashKey must be a decimal integer in 0..2^128-1');
       }
       this.explicitHashKeyTable.stage(explicitHashKey);
-      const ehkFound = this.explicitHashKeyIndex.find(explicitHashKey, this.explicitHashKeyTable.stagedHash);
-      if (ehkFound >= 0) {
-        ehkIndex = ehkFound;
-      } else {
+      ehkIndex = this.explicitHashKeyIndex.find(explicitHashKey, this.explicitHashKeyTable.stagedHash);
+      if (ehkIndex < 0) {
         if (!isValidExplicitHashKey(explicitHashKey)) {
           throw new InvalidHashKeyError('explicitHashKey must be a decimal integer in 0..2^128-1');
         }
@@ -135,26 +133,28 @@ export class RecordAggregator {
       }
     }
 
-    if (this.pending > 0 && this.pending < this.maxRecords) {
+    const pending = this.pending;
+    if (pending > 0 && pending < this.maxRecords) {
       const body = recordBodySize(
-        pkIndex ?? this.partitionKeyIndex.size,
-        explicitHashKey === undefined ? -1 : (ehkIndex ?? this.explicitHashKeyIndex.size),
+        pkIndex < 0 ? this.partitionKeyIndex.size : pkIndex,
+        explicitHashKey === undefined ? -1 : ehkIndex < 0 ? this.explicitHashKeyIndex.size : ehkIndex,
         data.length,
       );
       growth += 1 + varintSize(body) + body;
       if (FRAMING_BYTES + this.bodyBytes + growth + AGGREGATE_PARTITION_KEY_BYTES <= this.maxBytes) {
-        this.append(partitionKey, pkIndex, explicitHashKey, ehkIndex, data, growth);
+        this.append(partitionKey, pkIndex, explicitHashKey, ehkIndex, data, body, growth);
         return undefined;
       }
     }
 
     // The record starts a new aggregate: check it fits alone before touching what is pending.
+    const aloneBody = recordBodySize(0, explicitHashKey === undefined ? -1 : 0, data.length);
     const alone =
       FRAMING_BYTES +
       AGGREGATE_PARTITION_KEY_BYTES +
       delimitedFieldSize(pkBytes) +
       (explicitHashKey === undefined ? 0 : delimitedFieldSize(explicitHashKey.length)) +
-      delimitedFieldSize(recordBodySize(0, explicitHashKey === undefined ? -1 : 0, data.length));
+      delimitedFieldSize(aloneBody);
     const raw = data.length + pkBytes;
     const rawAllowed = this.emitSingleRecordRaw && !isAggregated(data);
     if (alone > this.maxBytes && !(rawAllowed && raw <= this.maxBytes)) {
@@ -162,17 +162,18 @@ export class RecordAggregator {
     }
     const completed = this.flush();
     // The tables are empty now: stage the keys again, at their start.
-    this.partitionKeyTable.stage(partitionKey);
+    partitionKeyTable.stage(partitionKey);
     if (explicitHashKey !== undefined) this.explicitHashKeyTable.stage(explicitHashKey);
     this.firstPartitionKey = partitionKey;
     this.firstPartitionKeyBytes = pkBytes;
     this.firstExplicitHashKey = explicitHashKey;
     this.append(
       partitionKey,
-      undefined,
+      -1,
       explicitHashKey,
-      undefined,
+      -1,
       data,
+      aloneBody,
       alone - FRAMING_BYTES - AGGREGATE_PARTITION_KEY_BYTES,
     );
     return completed;
@@ -191,6 +192,7 @@ export class RecordAggregator {
         explicitHashKeyTable: this.explicitHashKeyTable,
         partitionKeyIndexes: this.partitionKeyIndexes,
         explicitHashKeyIndexes: this.explicitHashKeyIndexes,
+        recordBodySizes: this.recordBodySizes,
         data: this.data,
         count: this.pending,
         bodyBytes: this.bodyBytes,
@@ -207,29 +209,31 @@ export class RecordAggregator {
     return this.emitSingleRecordRaw && !isAggregated(this.data[0] as Uint8Array);
   }
 
+  /** Appends a record that fits; a key index of -1 means the staged key is new (and is committed). */
   private append(
     partitionKey: string,
-    pkIndex: number | undefined,
+    pkIndex: number,
     explicitHashKey: string | undefined,
-    ehkIndex: number | undefined,
+    ehkIndex: number,
     data: Uint8Array,
+    recordBodySize: number,
     growth: number,
   ): void {
     let pk = pkIndex;
-    if (pk === undefined) {
+    if (pk < 0) {
       pk = this.partitionKeyIndex.insert(partitionKey, this.partitionKeyTable.stagedHash);
       this.partitionKeyTable.commit();
     }
-    let ehk = -1;
-    if (explicitHashKey !== undefined) {
-      ehk =
-        ehkIndex ?? this.explicitHashKeyIndex.insert(explicitHashKey, this.explicitHashKeyTable.stagedHash);
-      if (ehkIndex === undefined) this.explicitHashKeyTable.commit();
+    let ehk = ehkIndex;
+    if (explicitHashKey !== undefined && ehk < 0) {
+      ehk = this.explicitHashKeyIndex.insert(explicitHashKey, this.explicitHashKeyTable.stagedHash);
+      this.explicitHashKeyTable.commit();
     }
     const at = this.pending;
     if (at === this.partitionKeyIndexes.length) this.grow();
     this.partitionKeyIndexes[at] = pk;
     this.explicitHashKeyIndexes[at] = ehk;
+    this.recordBodySizes[at] = recordBodySize;
     this.data[at] = data;
     this.pending = at + 1;
     this.bodyBytes += growth;
@@ -243,6 +247,9 @@ export class RecordAggregator {
     const ehks = new Int32Array(size);
     ehks.set(this.explicitHashKeyIndexes);
     this.explicitHashKeyIndexes = ehks;
+    const bodies = new Int32Array(size);
+    bodies.set(this.recordBodySizes);
+    this.recordBodySizes = bodies;
   }
 
   private reset(): void {
@@ -260,7 +267,8 @@ export class RecordAggregator {
   }
 }
 
-function validateRecord(record: UserRecordInput): void {
+/** Checks a record's fields and returns its data as bytes (a string is UTF-8 encoded). */
+function validRecordData(record: UserRecordInput): Uint8Array {
   if (typeof record !== 'object' || record === null) throw new InvalidRecordError('record must be an object');
   const { partitionKey, explicitHashKey, data } = record;
   if (
@@ -275,9 +283,9 @@ function validateRecord(record: UserRecordInput): void {
   if (explicitHashKey !== undefined && typeof explicitHashKey !== 'string') {
     throw new InvalidRecordError('explicitHashKey must be a string');
   }
-  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
-    throw new InvalidRecordError('data must be a Uint8Array or a string');
-  }
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  throw new InvalidRecordError('data must be a Uint8Array or a string');
 }
 
 /** UTF-8 byte length of `text` as Buffer and TextEncoder write it (a lone surrogate becomes 3 bytes). */

@@ -11,8 +11,13 @@ export class KeyIndex {
   // slot -> entry index + 1 (0 = empty). Kept at most half full, so probes stay short.
   private slots = new Int32Array(INITIAL_SLOTS);
   private hashes = new Int32Array(INITIAL_SLOTS / 2);
+  // Kept at its largest length (bounded by the largest table seen) so that filling it again allocates nothing;
+  // cleared slots hold '' so the array stays one elements kind.
   private readonly keys: string[] = [];
   private mask = INITIAL_SLOTS - 1;
+  // Where the last miss of find() ended, and for which hash, so that insert() need not probe again.
+  private freeSlot = -1;
+  private freeSlotHash = 0;
   /** Number of keys. */
   size = 0;
 
@@ -21,26 +26,40 @@ export class KeyIndex {
     const slots = this.slots;
     for (let slot = hash & this.mask; ; slot = (slot + 1) & this.mask) {
       const entry = slots[slot] as number;
-      if (entry === 0) return -1;
+      if (entry === 0) {
+        this.freeSlot = slot;
+        this.freeSlotHash = hash;
+        return -1;
+      }
       if (this.hashes[entry - 1] === hash && this.keys[entry - 1] === key) return entry - 1;
     }
   }
 
-  /** Adds `key`, which must be absent, and returns its index (the number of keys before it). */
+  /**
+   * Adds `key`, which must be absent, and returns its index (the number of keys before it). Cheapest right
+   * after a {@link find} of the same key missed.
+   */
   insert(key: string, hash: number): number {
-    if ((this.size + 1) * 2 > this.slots.length) this.grow();
+    let slot = this.freeSlot;
+    this.freeSlot = -1;
+    if ((this.size + 1) * 2 > this.slots.length) {
+      this.grow();
+      slot = -1;
+    }
     const index = this.size++;
     this.keys[index] = key;
     this.hashes[index] = hash;
-    this.place(index, hash);
+    if (slot >= 0 && hash === this.freeSlotHash) this.slots[slot] = index + 1;
+    else this.place(index, hash);
     return index;
   }
 
   /** Forgets every key (keeping the capacity, bounded by the largest table seen). */
   clear(): void {
     this.slots.fill(0);
-    // Drop the string references; the slots array is reused.
-    this.keys.length = 0;
+    this.freeSlot = -1;
+    // Drop the string references; both arrays are reused.
+    this.keys.fill('', 0, this.size);
     this.size = 0;
   }
 
