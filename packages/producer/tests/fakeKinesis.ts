@@ -116,7 +116,7 @@ export class FakeKinesis {
   private async putRecords(command: PutRecordsCommand, signal: AbortSignal | undefined): Promise<unknown> {
     this.putCalls += 1;
     const call = this.putCalls;
-    const entries = command.input.Records ?? [];
+    const entries = await sentEntries(command);
     this.requests.push(entries);
     if (this.latencyMs > 0) {
       await new Promise<void>((resolve, reject) => {
@@ -155,6 +155,29 @@ export class FakeKinesis {
     });
     return { FailedRecordCount: failed, Records: results, $metadata: { attempts: 1 } };
   }
+}
+
+/**
+ * The entries a PutRecords command sends. The producer sends its own body (putRecordsBody.ts) through
+ * middlewares on the command: running the command's own middlewares on a bare request and decoding the body
+ * they leave checks that body in every unit test.
+ */
+async function sentEntries(command: PutRecordsCommand): Promise<PutRecordsRequestEntry[]> {
+  let body: unknown;
+  const handler = command.middlewareStack.resolve(async (args) => {
+    body = (args.request as { body: unknown }).body;
+    return { output: {} as never, response: {} };
+  }, {});
+  await handler({ input: command.input, request: { headers: {}, body: undefined } } as never);
+  if (!(body instanceof Uint8Array)) return command.input.Records ?? [];
+  const json = JSON.parse(Buffer.from(body).toString('utf8')) as {
+    Records: { Data: string; PartitionKey: string; ExplicitHashKey?: string }[];
+  };
+  return json.Records.map((record) => ({
+    Data: Buffer.from(record.Data, 'base64'),
+    PartitionKey: record.PartitionKey,
+    ExplicitHashKey: record.ExplicitHashKey,
+  }));
 }
 
 /** A service exception as the SDK throws it. */
