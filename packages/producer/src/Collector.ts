@@ -1,5 +1,5 @@
 import { FRAMING_BYTES, isAggregated, RecordAggregator } from '@shardline/aggregation';
-import type { PendingRecord } from './PendingRecord.js';
+import { notBefore, type PendingRecord } from './PendingRecord.js';
 import type { ShardLimiter } from './RateLimiter.js';
 import type { ShardBuffer } from './ShardBuffer.js';
 
@@ -132,11 +132,11 @@ export class RequestBuilder {
           blocked.add(key);
           return 'skip';
         }
-        if (record.notBefore > now) {
+        if (notBefore(record) > now) {
           blocked.add(key);
           return 'skip';
         }
-      } else if (record.notBefore > now) {
+      } else if (notBefore(record) > now) {
         return 'skip';
       }
       const ehkBytes = record.explicitHashKey === undefined ? 0 : record.explicitHashKey.length;

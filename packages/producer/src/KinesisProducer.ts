@@ -11,7 +11,7 @@ import {
 import { ProducerEventEmitter, type ProducerEvents } from './events.js';
 import { MetricsRecorder, type ProducerMetrics } from './metrics.js';
 import { type ProducerOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { NO_ATTEMPTS, type PendingRecord } from './PendingRecord.js';
+import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './PendingRecord.js';
 import { RateLimiter } from './RateLimiter.js';
 import { clientMaxAttempts, Sender } from './Sender.js';
 import { Settlement } from './Settlement.js';
@@ -146,11 +146,8 @@ export class KinesisProducer extends ProducerEventEmitter {
       bytes: valid.bytes,
       receivedAt: now,
       deadline: now + this.options.recordTtlMs,
-      notBefore: 0,
-      lastAttemptEnd: 0,
-      retries: 0,
+      retry: undefined,
       attempts: NO_ATTEMPTS,
-      lastError: undefined,
       sent: false,
       parked: false,
       settled: false,
@@ -409,7 +406,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         const park = misrouted && records.length > 1;
         for (let index = 0; index < records.length; index++) {
           const record = records[index] as PendingRecord;
-          this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts);
+          this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts, !park);
           if (park) this.router.park(record, entry, ShardId, SequenceNumber, index);
           else this.settlement.succeed(record, ShardId, SequenceNumber, entry.aggregated ? index : undefined);
         }
@@ -488,9 +485,10 @@ export class KinesisProducer extends ProducerEventEmitter {
     success: boolean,
     error: ClassifiedError | undefined,
     sdkAttempts: number | undefined,
+    settles = false,
   ): void {
     const attempt: Attempt = {
-      delayMs: Math.max(0, startedAt - (record.lastAttemptEnd || record.receivedAt)),
+      delayMs: Math.max(0, startedAt - (record.retry?.lastAttemptEnd || record.receivedAt)),
       durationMs,
       success,
       errorCode: error?.code,
@@ -500,24 +498,26 @@ export class KinesisProducer extends ProducerEventEmitter {
     // Most records need one attempt: an exact one-element array instead of growing an empty one.
     if (record.attempts === NO_ATTEMPTS) record.attempts = [attempt];
     else record.attempts.push(attempt);
-    record.lastAttemptEnd = startedAt + durationMs;
+    // Only a later attempt needs this end: a record this attempt settles needs no retry state.
+    if (!settles) retryStateOf(record).lastAttemptEnd = startedAt + durationMs;
   }
 
   /** Puts a record back in its shard's buffer after a full-jitter backoff, or expires it if no time is left. */
   private retry(record: PendingRecord, error: ClassifiedError, now: number): void {
-    record.lastError = error;
-    const delay = fullJitterDelay(record.retries, {
+    const state = retryStateOf(record);
+    state.lastError = error;
+    const delay = fullJitterDelay(state.retries, {
       baseDelayMs: this.options.retryBaseDelayMs,
       maxDelayMs: this.options.retryMaxDelayMs,
     });
-    record.retries += 1;
+    state.retries += 1;
     if (now + delay >= record.deadline) {
       this.settlement.expire(record);
       return;
     }
-    record.notBefore = now + delay;
+    state.notBefore = now + delay;
     this.router.route(record).insert(record);
-    this.wakeup.at(record.notBefore);
+    this.wakeup.at(state.notBefore);
   }
 
   // Ordered mode: the records' keys no longer have these records in flight.

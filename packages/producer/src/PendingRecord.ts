@@ -4,7 +4,8 @@ import type { Attempt, PutResult } from './types.js';
 /**
  * A user record between `put` and settlement. Internal. Kept small (it lives from `put` to the answer, which
  * makes it the bulk of what the garbage collector copies): the hash key is recomputed on the rare re-route
- * instead of being held, and times that start equal to `receivedAt` start as 0.
+ * instead of being held, and what only retries need lives in a `RetryState` allocated on the first attempt
+ * that leaves the record unsettled (times are boxed numbers: each field of them costs a heap object too).
  */
 export interface PendingRecord {
   /** Put order; retries keep it, so buffers can restore put order. */
@@ -18,16 +19,10 @@ export interface PendingRecord {
   readonly receivedAt: number;
   /** `receivedAt + recordTtlMs`. */
   readonly deadline: number;
-  /** Not to be sent before this time (backoff after a failed attempt). */
-  notBefore: number;
-  /** When its last attempt ended (0 before the first: `receivedAt` counts), to report each attempt's delay. */
-  lastAttemptEnd: number;
-  /** Failed attempts so far: the exponent of its backoff. */
-  retries: number;
+  /** Backoff and last attempt; undefined until an attempt leaves the record unsettled (most never do). */
+  retry: RetryState | undefined;
   /** Every attempt so far, oldest first (a shared empty array until the first one). */
   attempts: Attempt[];
-  /** The last error met, reported as the cause when it expires. */
-  lastError: ClassifiedError | undefined;
   /** Whether the first send has happened (for BufferingTime). */
   sent: boolean;
   /** Stored inside a misrouted aggregate, waiting for a fresh shard map to check its shard. */
@@ -35,6 +30,31 @@ export interface PendingRecord {
   settled: boolean;
   readonly resolve: (result: PutResult) => void;
   readonly reject: (error: Error) => void;
+}
+
+/** What a record needs once an attempt did not settle it. */
+export interface RetryState {
+  /** Not to be sent before this time (backoff after a failed attempt). */
+  notBefore: number;
+  /** When its last attempt ended, to report the next attempt's delay. */
+  lastAttemptEnd: number;
+  /** Failed attempts so far: the exponent of its backoff. */
+  retries: number;
+  /** The last error met, reported as the cause when it expires. */
+  lastError: ClassifiedError | undefined;
+}
+
+/** The record's retry state, allocated on first use. */
+export function retryStateOf(record: PendingRecord): RetryState {
+  if (record.retry === undefined) {
+    record.retry = { notBefore: 0, lastAttemptEnd: 0, retries: 0, lastError: undefined };
+  }
+  return record.retry;
+}
+
+/** Not to be sent before this time (0: at once). */
+export function notBefore(record: PendingRecord): number {
+  return record.retry === undefined ? 0 : record.retry.notBefore;
 }
 
 /** The attempts of a record not sent yet: shared and never written to (the first attempt replaces it). */

@@ -101,7 +101,7 @@ export class Settlement {
     if (record.settled) return;
     this.recorder.userRecordExpired += 1;
     this.recorder.error('Expired');
-    const last = record.lastError;
+    const last = record.retry?.lastError;
     record.reject(
       new ExpiredError(
         `record not stored within recordTtlMs (${this.options.recordTtlMs} ms)${last ? `; last error ${last.code}` : ''}`,

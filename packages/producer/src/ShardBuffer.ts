@@ -1,4 +1,4 @@
-import type { PendingRecord } from './PendingRecord.js';
+import { notBefore, type PendingRecord } from './PendingRecord.js';
 
 /** What a drain visitor decides for one record. */
 export type DrainDecision = 'take' | 'skip' | 'stop';
@@ -49,7 +49,7 @@ export class ShardBuffer {
 
   /** Whether a record waiting for a retry has finished its backoff. */
   hasDueRetry(now: number): boolean {
-    for (const record of this.retrying) if (record.notBefore <= now) return true;
+    for (const record of this.retrying) if (notBefore(record) <= now) return true;
     return false;
   }
 
@@ -59,8 +59,10 @@ export class ShardBuffer {
    */
   nextRetryAfter(now: number): number {
     let at = Number.POSITIVE_INFINITY;
-    for (const record of this.retrying)
-      if (record.notBefore > now && record.notBefore < at) at = record.notBefore;
+    for (const record of this.retrying) {
+      const due = notBefore(record);
+      if (due > now && due < at) at = due;
+    }
     return at;
   }
 

@@ -2,7 +2,7 @@ import { partitionKeyHashWords } from '@shardline/aggregation';
 import type { Entry } from './Collector.js';
 import type { ClassifiedError } from './errors.js';
 import type { MetricsRecorder } from './metrics.js';
-import type { PendingRecord } from './PendingRecord.js';
+import { type PendingRecord, retryStateOf } from './PendingRecord.js';
 import { ShardBuffer } from './ShardBuffer.js';
 import { ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
 import type { ShardRange } from './types.js';
@@ -157,7 +157,7 @@ export class ShardRouter {
     this.buffers = new Map();
     for (const record of all) {
       const buffer = this.route(record);
-      if (record.retries > 0) buffer.insert(record);
+      if (record.retry !== undefined && record.retry.retries > 0) buffer.insert(record);
       else buffer.push(record);
     }
     this.settleParked(false);
@@ -210,7 +210,7 @@ export class ShardRouter {
             : `stored on ${shardId} in an aggregate with members of another shard after a reshard`;
         }
         this.options.recorder.error('WrongShard');
-        record.notBefore = now;
+        retryStateOf(record).notBefore = now;
         this.route(record).insert(record);
       }
       this.host.unparked(record);

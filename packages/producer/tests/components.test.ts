@@ -205,7 +205,9 @@ describe('ShardBuffer', () => {
     expect(buffer.length).toBe(3);
     expect(buffer.oldestFresh()?.data.toString()).toBe('2');
     expect(buffer.hasDueRetry(0)).toBe(false);
-    buffer.insert(record('k', 'r', { notBefore: 50 }));
+    buffer.insert(
+      record('k', 'r', { retry: { notBefore: 50, lastAttemptEnd: 0, retries: 0, lastError: undefined } }),
+    );
     expect(buffer.hasDueRetry(10)).toBe(false);
     expect(buffer.nextRetryAfter(10)).toBe(50);
     expect(buffer.hasDueRetry(50)).toBe(true);
