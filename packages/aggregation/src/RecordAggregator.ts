@@ -216,7 +216,7 @@ export class RecordAggregator {
     explicitHashKey: string | undefined,
     ehkIndex: number,
     data: Uint8Array,
-    recordBodySize: number,
+    bodySize: number,
     growth: number,
   ): void {
     let pk = pkIndex;
@@ -233,7 +233,7 @@ export class RecordAggregator {
     if (at === this.partitionKeyIndexes.length) this.grow();
     this.partitionKeyIndexes[at] = pk;
     this.explicitHashKeyIndexes[at] = ehk;
-    this.recordBodySizes[at] = recordBodySize;
+    this.recordBodySizes[at] = bodySize;
     this.data[at] = data;
     this.pending = at + 1;
     this.bodyBytes += growth;
