@@ -36,9 +36,11 @@ export class ShardMapError extends Error {
 }
 
 /**
- * The stream's open shards sorted by hash range, from ListShards (paginated, `ShardFilter: AT_LATEST`), with
- * a binary-search lookup from hash key to shard. Refreshes are coalesced (one ListShards listing at a time)
- * and retried with growing backoff (x1.5 from `minDelayMs` to `maxDelayMs`, as the KPL).
+ * The stream's open shards sorted by hash range, from ListShards (paginated), with a binary-search lookup
+ * from hash key to shard. The listing also keeps the ranges of the closed shards still within retention:
+ * a record stored on a shard that has split since is judged by that shard's own range (see `ShardRouter`).
+ * Refreshes are coalesced (one ListShards listing at a time) and retried with growing backoff (x1.5 from
+ * `minDelayMs` to `maxDelayMs`, as the KPL).
  */
 export class ShardMap {
   private ranges: ShardRange[] = [];
@@ -47,7 +49,8 @@ export class ShardMap {
   // `lookupWords`: routing a record then needs no BigInt.
   private startWords: Uint32Array = new Uint32Array(0);
   private endWords: Uint32Array = new Uint32Array(0);
-  private byShardId = new Map<string, ShardRange>();
+  // Every shard of the last listing, open or closed (bounded by what Kinesis keeps within retention).
+  private listed = new Map<string, ShardRange>();
   private pending: Promise<void> | undefined;
   private readonly backoff: GrowingBackoff;
   private readonly abort = new AbortController();
@@ -115,9 +118,12 @@ export class ShardMap {
     return range !== undefined && compareWords(this.endWords, found << 2, key) >= 0 ? range : undefined;
   }
 
-  /** An open shard by id; `undefined` if the current map does not list it (closed, or unknown yet). */
-  get(shardId: string): ShardRange | undefined {
-    return this.byShardId.get(shardId);
+  /**
+   * The hash range of a shard of the last listing, open or closed; `undefined` for a shard it did not list
+   * (unknown yet, or past retention).
+   */
+  rangeOf(shardId: string): ShardRange | undefined {
+    return this.listed.get(shardId);
   }
 
   /**
@@ -139,8 +145,11 @@ export class ShardMap {
     this.abort.abort();
   }
 
-  /** Replaces the map (also used by tests). Ranges need not be sorted. */
-  replace(ranges: readonly ShardRange[]): void {
+  /**
+   * Replaces the map with these open shards and, for {@link rangeOf} only, these closed ones (also used by
+   * tests). Ranges need not be sorted.
+   */
+  replace(ranges: readonly ShardRange[], closed: readonly ShardRange[] = []): void {
     const sorted = [...ranges].sort((a, b) =>
       a.startingHashKey < b.startingHashKey ? -1 : a.startingHashKey > b.startingHashKey ? 1 : 0,
     );
@@ -148,17 +157,17 @@ export class ShardMap {
     this.starts = sorted.map((range) => range.startingHashKey);
     this.startWords = toWords(this.starts);
     this.endWords = toWords(sorted.map((range) => range.endingHashKey));
-    this.byShardId = new Map(sorted.map((range) => [range.shardId, range]));
+    this.listed = new Map([...closed, ...sorted].map((range) => [range.shardId, range]));
     this.version += 1;
   }
 
   private async load(deadline: number): Promise<void> {
     for (;;) {
       try {
-        const shards = await this.list();
+        const { open, closed } = await this.list();
         this.backoff.succeed();
         this.retryAt = 0;
-        this.replace(shards);
+        this.replace(open, closed);
         return;
       } catch (error) {
         const classified =
@@ -179,27 +188,30 @@ export class ShardMap {
     }
   }
 
-  private async list(): Promise<ShardRange[]> {
+  /** Every shard within retention (ListShards' default filter, FROM_TRIM_HORIZON), open and closed apart. */
+  private async list(): Promise<{ open: ShardRange[]; closed: ShardRange[] }> {
     const { client, streamName, streamARN, requestTimeoutMs } = this.options;
-    const ranges: ShardRange[] = [];
+    const open: ShardRange[] = [];
+    const closed: ShardRange[] = [];
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      // With NextToken, ListShards refuses StreamName and ShardFilter: the token carries them.
+      // With NextToken, ListShards refuses StreamName: the token carries it.
       const input: ListShardsCommandInput =
-        nextToken === undefined
-          ? { StreamName: streamName, StreamARN: streamARN, ShardFilter: { Type: 'AT_LATEST' } }
-          : { NextToken: nextToken };
+        nextToken === undefined ? { StreamName: streamName, StreamARN: streamARN } : { NextToken: nextToken };
       const response = await client.send(new ListShardsCommand(input), {
         abortSignal: AbortSignal.timeout(requestTimeoutMs),
       });
       for (const shard of response.Shards ?? []) {
         const range = toRange(shard);
-        if (range !== undefined) ranges.push(range);
+        if (range === undefined) continue;
+        // A closed shard has an ending sequence number.
+        if (shard.SequenceNumberRange?.EndingSequenceNumber === undefined) open.push(range);
+        else closed.push(range);
       }
       nextToken = response.NextToken;
       if (nextToken === undefined) {
-        checkCoverage(ranges);
-        return ranges;
+        checkCoverage(open);
+        return { open, closed };
       }
     }
     throw new ShardMapError(
@@ -230,9 +242,6 @@ function compareWords(words: Uint32Array, at: number, key: Uint32Array): number 
 }
 
 function toRange(shard: Shard): ShardRange | undefined {
-  // AT_LATEST lists open shards only; a closed one (with an ending sequence number) is skipped in case an
-  // implementation ignores the filter.
-  if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) return undefined;
   const { ShardId, HashKeyRange } = shard;
   if (ShardId === undefined || HashKeyRange?.StartingHashKey === undefined || !HashKeyRange.EndingHashKey) {
     return undefined;

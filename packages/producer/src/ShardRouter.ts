@@ -1,4 +1,4 @@
-import { partitionKeyHashWords } from '@shardline/aggregation';
+import { partitionKeyHash, partitionKeyHashWords } from '@shardline/aggregation';
 import type { Entry } from './Collector.js';
 import type { ClassifiedError } from './errors.js';
 import type { MetricsRecorder } from './metrics.js';
@@ -124,6 +124,22 @@ export class ShardRouter {
     return this.shardMap.lookupWords(hashWords);
   }
 
+  /**
+   * Whether the shard a record was stored on owns its hash key, by that shard's own range: what a
+   * range-filtering consumer of that shard checks. The shard may have split again since it stored the record
+   * (two reshards within one refresh); its range, from the listing's closed shards, still decides. A shard
+   * the listing does not know is judged by the current map.
+   */
+  private owns(shardId: string, record: PendingRecord): boolean {
+    const range = this.shardMap.rangeOf(shardId);
+    if (range === undefined) return this.lookup(record)?.shardId === shardId;
+    const key =
+      record.explicitHashKey === undefined
+        ? partitionKeyHash(record.partitionKey)
+        : BigInt(record.explicitHashKey);
+    return key >= range.startingHashKey && key <= range.endingHashKey;
+  }
+
   private refresh(reason: RefreshReason): void {
     if (this.refreshing || (reason === 'initial' && this.shardMap.ready)) return;
     const retryAt = this.shardMap.retryAt;
@@ -186,7 +202,7 @@ export class ShardRouter {
     const parked = this.parked;
     this.parked = [];
     const now = Date.now();
-    const misplaced = (p: Parked): boolean => !trustKinesis && this.lookup(p.record)?.shardId !== p.shardId;
+    const misplaced = (p: Parked): boolean => !trustKinesis && !this.owns(p.shardId, p.record);
     // KCL 2.x drops a whole aggregate with any member outside the shard's range; in that mode such an
     // aggregate's members are all sent again, not only the misplaced ones.
     const broken = new Set<Entry>();

@@ -112,6 +112,27 @@ describe('ShardMap', () => {
     expect(map.version).toBe(1);
   });
 
+  it('routes by open shards and keeps the ranges of closed ones', async () => {
+    const fake = new FakeKinesis(evenShards(2));
+    fake.split('shardId-000000000000', ['shardId-000000000002', 'shardId-000000000003']);
+    const map = new ShardMap(options(fake));
+    await map.refresh(Date.now() + 1_000);
+    expect(map.shards.map((s) => s.shardId)).toEqual([
+      'shardId-000000000002',
+      'shardId-000000000003',
+      'shardId-000000000001',
+    ]);
+    expect(map.lookup(0n)?.shardId).toBe('shardId-000000000002');
+    const parent = evenShards(2)[0];
+    expect(map.rangeOf('shardId-000000000000')).toEqual({
+      shardId: 'shardId-000000000000',
+      startingHashKey: parent?.start,
+      endingHashKey: parent?.end,
+    });
+    expect(map.rangeOf('shardId-000000000003')?.endingHashKey).toBe(parent?.end);
+    expect(map.rangeOf('shardId-000000000009')).toBeUndefined();
+  });
+
   it('retries a listing with a gap, then gives up at the deadline', async () => {
     const fake = new FakeKinesis(evenShards(3).filter((_, i) => i !== 1));
     const map = new ShardMap(options(fake));

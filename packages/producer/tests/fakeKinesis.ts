@@ -97,16 +97,21 @@ export class FakeKinesis {
     this.listCalls += 1;
     const fault = this.listFault?.(this.listCalls);
     if (fault !== undefined) throw fault;
-    const { NextToken } = command.input;
-    const open = this.shards.filter((shard) => shard.open);
-    const from = NextToken === undefined ? 0 : Number(NextToken);
-    const page = open.slice(from, from + this.pageSize);
-    const next = from + this.pageSize < open.length ? String(from + this.pageSize) : undefined;
+    // As Kinesis: every shard within retention by default, only open ones with AT_LATEST; the token carries
+    // the filter.
+    const { NextToken, ShardFilter } = command.input;
+    const [position, filter] = (NextToken ?? `0:${ShardFilter?.Type ?? 'FROM_TRIM_HORIZON'}`).split(':');
+    const listed = filter === 'AT_LATEST' ? this.shards.filter((shard) => shard.open) : this.shards;
+    const from = Number(position);
+    const page = listed.slice(from, from + this.pageSize);
+    const next = from + this.pageSize < listed.length ? `${from + this.pageSize}:${filter}` : undefined;
     return {
       Shards: page.map((shard) => ({
         ShardId: shard.shardId,
         HashKeyRange: { StartingHashKey: shard.start.toString(), EndingHashKey: shard.end.toString() },
-        SequenceNumberRange: { StartingSequenceNumber: '1' },
+        SequenceNumberRange: shard.open
+          ? { StartingSequenceNumber: '1' }
+          : { StartingSequenceNumber: '1', EndingSequenceNumber: '2' },
       })),
       NextToken: next,
       $metadata: {},

@@ -399,6 +399,35 @@ describe('KinesisProducer (fake Kinesis)', () => {
     });
   });
 
+  it('judges a stored record by the range of the shard that stored it, even after that shard split again', async () => {
+    const fake = new FakeKinesis(evenShards(1));
+    const p = producer(fake, { maxBufferedTimeMs: 5 });
+    await p.put({ partitionKey: 'warm-up', data: 'x' });
+    fake.split('shardId-000000000000', ['shardId-000000000001', 'shardId-000000000002']);
+    // Shard 1 splits again before the refresh that the wrong-shard answers start can list the stream.
+    fake.listFault = (call) => {
+      if (call === 2) fake.split('shardId-000000000001', ['shardId-000000000003', 'shardId-000000000004']);
+      return undefined;
+    };
+    // The aggregate goes where its first record's hash key points: make that shard 1 (the lower half).
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    const first = keys.findIndex((key) => partitionKeyHash(key) < 1n << 127n);
+    keys.unshift(...keys.splice(first, 1));
+    const results = await Promise.all(keys.map((partitionKey, i) => p.put({ partitionKey, data: text(i) })));
+    await p.close();
+    expect(fake.listCalls).toBeGreaterThanOrEqual(2);
+    const stored = storedUserRecords(fake);
+    results.forEach((result, i) => {
+      // Exactly one copy inside the range of the shard that holds it (range-filtered read): shard 1's
+      // records were not sent again to its children.
+      const copies = stored.get(text(i)) ?? [];
+      expect(copies).toHaveLength(1);
+      expect(copies[0]?.shardId).toBe(result.shardId);
+      expect(copies[0]?.sequenceNumber).toBe(result.sequenceNumber);
+    });
+    expect(results.filter((r) => r.shardId === 'shardId-000000000001').length).toBeGreaterThan(0);
+  });
+
   it('rate-limits each shard and backs off when it throttles', async () => {
     const fake = new FakeKinesis(evenShards(1));
     fake.entryFault = (_entry, _index, call) =>
