@@ -8,7 +8,7 @@ import pRetry from 'p-retry';
 import { type BackoffPolicy, fullJitterDelay } from './backoff.js';
 import type { Entry } from './Collector.js';
 import { type ClassifiedError, classifyError } from './errors.js';
-import { serializeNatively } from './putRecordsBody.js';
+import { sendsAwsJson, serializeNatively } from './putRecordsBody.js';
 
 /** Settings of a `Sender`. */
 export interface SenderOptions {
@@ -53,7 +53,12 @@ class MismatchedResponseError extends Error {
  * caller's SDK client makes inside it. Per-entry failures of a 200 answer are the caller's to retry.
  */
 export class Sender {
-  constructor(private readonly options: SenderOptions) {}
+  // Whether our own PutRecords body can replace the SDK's (putRecordsBody.ts): the client speaks JSON.
+  private readonly nativeBody: boolean;
+
+  constructor(private readonly options: SenderOptions) {
+    this.nativeBody = sendsAwsJson(options.client);
+  }
 
   async send(
     entries: readonly Entry[],
@@ -79,7 +84,7 @@ export class Sender {
             Records: records,
           });
           // Our own body, base64 done natively: the SDK's serializer was a top CPU cost (putRecordsBody.ts).
-          serializeNatively(command);
+          if (this.nativeBody) serializeNatively(command);
           const response = await client.send(command, { abortSignal: AbortSignal.timeout(requestTimeoutMs) });
           const results = response.Records ?? [];
           if (results.length !== entries.length) {

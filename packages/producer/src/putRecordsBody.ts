@@ -1,4 +1,4 @@
-import type { PutRecordsCommand, PutRecordsCommandInput } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsCommand, PutRecordsCommandInput } from '@aws-sdk/client-kinesis';
 
 /**
  * The JSON body of a PutRecords request, `{"StreamName"|"StreamARN", "Records": [{"Data", "PartitionKey",
@@ -43,19 +43,48 @@ function base64(data: Uint8Array | string): string {
   return bytes.toString('base64');
 }
 
+/** The wire protocol this body is written in, and the content type the SDK gives its requests. */
+const AWS_JSON_1_1 = 'aws.protocols#awsJson1_1';
+const AWS_JSON_1_1_CONTENT_TYPE = 'application/x-amz-json-1.1';
+
+/**
+ * Whether `client` sends Kinesis requests as awsJson1_1, the only protocol {@link putRecordsBody} writes. A
+ * client configured with another protocol (the SDK lets a caller choose, for example Smithy RPCv2 CBOR) is
+ * left to serialize on its own. SDKs from before the protocol became a client setting always send JSON.
+ */
+export function sendsAwsJson(client: KinesisClient): boolean {
+  const protocol: unknown = (client.config as { protocol?: unknown }).protocol;
+  if (protocol === undefined) return true;
+  const shapeId =
+    typeof protocol === 'object' &&
+    protocol !== null &&
+    'getShapeId' in protocol &&
+    typeof protocol.getShapeId === 'function'
+      ? (protocol.getShapeId as () => unknown)()
+      : undefined;
+  return shapeId === AWS_JSON_1_1;
+}
+
+/** Thrown (and so failing the request, not retried) if the SDK serialized a PutRecords as anything but JSON. */
+export class ProtocolMismatchError extends Error {
+  override readonly name = 'ProtocolMismatchError';
+}
+
 /** Where the body travels from the input middleware to the request middleware: the context of one send. */
 const BODY = Symbol('shardline.putRecordsBody');
 type BodyContext = { [BODY]?: Buffer };
 
 /**
- * Makes `command` send a body from {@link putRecordsBody} instead of the SDK's serialization. Two
- * middlewares on the command's own stack, never the caller's client:
+ * Makes `command` send a body from {@link putRecordsBody} instead of the SDK's serialization; only for a
+ * client that {@link sendsAwsJson}. Two middlewares on the command's own stack, never the caller's client:
  * - initialize, priority low: after the client's own initialize middlewares (which may read or rewrite
  *   `Records`; the SDK logger, fault injectors), builds the body from the input as it arrives and hands the
  *   SDK an input with `Records: []`, so its serializer does next to nothing;
- * - build, priority high: after the SDK serialized the request and before its content-length (build,
- *   normal), retry and signing (finalizeRequest) middlewares, puts our body in the request, so it is the
- *   one measured, signed and sent. The response is deserialized by the SDK as usual.
+ * - serialize, priority low: right after the SDK's serializer (serialize, normal) made the request and
+ *   before every build-step middleware (the caller's, content length) and the retry and signing ones
+ *   (finalizeRequest), puts our body in the request, so it is the one seen, measured, signed and sent. A
+ *   request serialized as anything but JSON fails with {@link ProtocolMismatchError} instead of carrying a
+ *   body of another protocol. The response is deserialized by the SDK as usual.
  */
 export function serializeNatively(command: PutRecordsCommand): void {
   const stack = command.middlewareStack;
@@ -72,6 +101,14 @@ export function serializeNatively(command: PutRecordsCommand): void {
       if (body !== undefined) {
         // An HttpRequest here (the serializer made it); plain fields, so no @smithy import is needed.
         const request = args.request as { headers: Record<string, string>; body: unknown };
+        const contentType = Object.entries(request.headers).find(
+          ([name]) => name.toLowerCase() === 'content-type',
+        )?.[1];
+        if (contentType !== AWS_JSON_1_1_CONTENT_TYPE) {
+          throw new ProtocolMismatchError(
+            `the Kinesis client serialized PutRecords as ${contentType ?? 'no content type'}, not ${AWS_JSON_1_1_CONTENT_TYPE}`,
+          );
+        }
         request.body = body;
         for (const name of Object.keys(request.headers)) {
           if (name.toLowerCase() === 'content-length') delete request.headers[name];
@@ -80,6 +117,6 @@ export function serializeNatively(command: PutRecordsCommand): void {
       }
       return next(args);
     },
-    { step: 'build', priority: 'high', name: 'shardlinePutRecordsBody' },
+    { step: 'serialize', priority: 'low', name: 'shardlinePutRecordsBody' },
   );
 }

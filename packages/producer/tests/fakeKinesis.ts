@@ -164,8 +164,9 @@ export class FakeKinesis {
 
 /**
  * The entries a PutRecords command sends. The producer sends its own body (putRecordsBody.ts) through
- * middlewares on the command: running the command's own middlewares on a bare request and decoding the body
- * they leave checks that body in every unit test.
+ * middlewares on the command: running the command's own middlewares on a request as the SDK's JSON serializer
+ * leaves it, and decoding the body they put in, checks that body in every unit test (and fails loudly if the
+ * producer stops putting one in).
  */
 async function sentEntries(command: PutRecordsCommand): Promise<PutRecordsRequestEntry[]> {
   let body: unknown;
@@ -173,8 +174,9 @@ async function sentEntries(command: PutRecordsCommand): Promise<PutRecordsReques
     body = (args.request as { body: unknown }).body;
     return { output: {} as never, response: {} };
   }, {});
-  await handler({ input: command.input, request: { headers: {}, body: undefined } } as never);
-  if (!(body instanceof Uint8Array)) return command.input.Records ?? [];
+  const request = { headers: { 'content-type': 'application/x-amz-json-1.1' }, body: undefined };
+  await handler({ input: command.input, request } as never);
+  if (!(body instanceof Uint8Array)) throw new Error('FakeKinesis: the command put no PutRecords body in');
   const json = JSON.parse(Buffer.from(body).toString('utf8')) as {
     Records: { Data: string; PartitionKey: string; ExplicitHashKey?: string }[];
   };

@@ -9,7 +9,12 @@ import {
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
 import { describe, expect, it } from 'vitest';
-import { putRecordsBody, serializeNatively } from '../src/putRecordsBody.js';
+import {
+  ProtocolMismatchError,
+  putRecordsBody,
+  sendsAwsJson,
+  serializeNatively,
+} from '../src/putRecordsBody.js';
 
 interface Captured {
   body: unknown;
@@ -186,5 +191,48 @@ describe('PutRecords body', () => {
     const body = putRecordsBody(input);
     expect(sent?.headers['x-amz-content-sha256']).toBe(createHash('sha256').update(body).digest('hex'));
     expect(sent?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
+  });
+
+  it('is in the request before any build-step middleware of the caller runs', async () => {
+    const input = { StreamName: 'orders', Records: records([['k', bytes(64, 5)]]) };
+    const command = new PutRecordsCommand(input);
+    serializeNatively(command);
+    const client = newClient();
+    let seen: unknown;
+    client.middlewareStack.add(
+      (next) => (args) => {
+        seen = (args.request as Captured).body;
+        return next(args);
+      },
+      { step: 'build', priority: 'high', name: 'callerBuildHigh' },
+    );
+    await capture(command, client);
+    expect(Buffer.isBuffer(seen) && (seen as Buffer).equals(putRecordsBody(input))).toBe(true);
+  });
+
+  it('is used only with a client that speaks awsJson1_1', () => {
+    const client = newClient();
+    expect(sendsAwsJson(client)).toBe(true);
+    client.destroy();
+    const withProtocol = (protocol: unknown) => ({ config: { protocol } }) as unknown as KinesisClient;
+    expect(sendsAwsJson({ config: {} } as unknown as KinesisClient)).toBe(true);
+    expect(sendsAwsJson(withProtocol({ getShapeId: () => 'aws.protocols#awsJson1_1' }))).toBe(true);
+    expect(sendsAwsJson(withProtocol({ getShapeId: () => 'smithy.protocols#rpcv2Cbor' }))).toBe(false);
+    expect(sendsAwsJson(withProtocol(class Unknown {}))).toBe(false);
+  });
+
+  it('fails the request rather than send JSON in a request serialized otherwise', async () => {
+    const command = new PutRecordsCommand({ StreamName: 'orders', Records: records([['k', bytes(8, 1)]]) });
+    serializeNatively(command);
+    const client = newClient();
+    // Stands for a serializer of another protocol: the request it leaves is not JSON.
+    client.middlewareStack.add(
+      (next) => (args) => {
+        (args.request as Captured).headers['content-type'] = 'application/cbor';
+        return next(args);
+      },
+      { step: 'serialize', priority: 'low', name: 'otherProtocol' },
+    );
+    await expect(capture(command, client)).rejects.toBeInstanceOf(ProtocolMismatchError);
   });
 });
