@@ -100,7 +100,9 @@ export class KeyTableBuilder {
     bytes[start] = this.tag;
     let header = 1 + varintSize(length);
     // One pass writes each UTF-16 unit as a byte (right for ASCII, the common case) and hashes the units two
-    // at a time: FNV-1a over 32-bit words halves the chain of dependent multiplications that bounds the loop.
+    // at a time, which halves the chain of dependent multiplications that bounds the loop. The pair goes in as
+    // a ^ (b << 7), not a | (b << 16): a product's low bits depend only on its factors' low bits, so the
+    // second unit must reach them too, or keys differing only at odd positions share 16 bits of hash.
     let hash = 0x811c9dc5 | 0;
     let units = 0;
     const at = start + header;
@@ -109,7 +111,7 @@ export class KeyTableBuilder {
       const a = text.charCodeAt(i);
       const b = text.charCodeAt(i + 1);
       units |= a | b;
-      hash = Math.imul(hash ^ (a | (b << 16)), 0x01000193);
+      hash = Math.imul(hash ^ (a ^ (b << 7)), 0x01000193);
       bytes[at + i] = a;
       bytes[at + i + 1] = b;
     }
