@@ -178,6 +178,35 @@ describe('KinesisProducer (fake Kinesis)', () => {
     expect(metrics.RetriesPerRecord.max).toBeGreaterThan(0);
   });
 
+  it("reports each attempt's delay from the end of the one before (or from put)", async () => {
+    const fake = new FakeKinesis(evenShards(1));
+    fake.latencyMs = 20;
+    fake.entryFault = (_entry, _index, call) => (call <= 2 ? 'InternalFailure' : undefined);
+    const p = producer(fake, {
+      aggregation: false,
+      maxBufferedTimeMs: 10,
+      retryBaseDelayMs: 30,
+      retryMaxDelayMs: 30,
+    });
+    const before = Date.now();
+    const result = await p.put({ partitionKey: 'k', data: 'x' });
+    const elapsed = Date.now() - before;
+    await p.close();
+    expect(result.attempts.map((a) => [a.success, a.errorCode])).toEqual([
+      [false, 'InternalFailure'],
+      [false, 'InternalFailure'],
+      [true, undefined],
+    ]);
+    for (const attempt of result.attempts) {
+      expect(attempt.delayMs).toBeGreaterThanOrEqual(0);
+      expect(attempt.durationMs).toBeGreaterThanOrEqual(19);
+    }
+    // Delays and durations tile the time from put to the last answer: counting an attempt's wait from put
+    // instead of from the previous attempt's end would count time twice and exceed the time that passed.
+    const tiled = result.attempts.reduce((sum, a) => sum + a.delayMs + a.durationMs, 0);
+    expect(tiled).toBeLessThanOrEqual(elapsed);
+  });
+
   it('keeps per-key order in ordered mode under throttling and 500s', async () => {
     const fake = new FakeKinesis(evenShards(2));
     const random = seededRandom(7);
