@@ -1,4 +1,4 @@
-import type { ChildShard } from '@aws-sdk/client-kinesis';
+import type { ChildShard, Shard } from '@aws-sdk/client-kinesis';
 import type { HashKeyRange } from '@shardline/aggregation';
 import { sleep } from './backoff.js';
 import { ConsumerError } from './errors.js';
@@ -106,8 +106,11 @@ export class KinesisConsumer {
   }
 
   /**
-   * Creates the lease table if needed, syncs shards to leases, then runs the renew, take and sync loops in
-   * the background. Rejects if the table or the stream cannot be reached (then it may be called again).
+   * Lists the stream's shards, creates the lease table if needed, syncs shards to leases, then runs the renew,
+   * take and sync loops in the background. Rejects with a `StreamError` (code `STREAM`) or a `LeaseTableError`
+   * (code `LEASE_TABLE`) naming the AWS error when the stream or the table cannot be used; `retriable` says
+   * whether calling `start()` again can help (throttling, network) or not (permissions, a missing stream,
+   * missing credentials or region). The stream is checked before the table is created.
    * While starting or started, calling it again returns the same promise.
    */
   start(): Promise<void> {
@@ -124,8 +127,10 @@ export class KinesisConsumer {
   }
 
   async #start(): Promise<void> {
+    // The stream first: a misspelt stream name or missing permission must not leave a lease table behind.
+    const shards = await this.#syncer.listShards();
     await this.#store.ensureTable();
-    await this.#sync();
+    await this.#sync(shards);
     // stop() waits for a start in progress only up to its timeout: a start finishing later starts nothing.
     if (this.#loopsAbort.signal.aborted) return;
     const o = this.#options;
@@ -229,8 +234,8 @@ export class KinesisConsumer {
     }
   }
 
-  async #sync(): Promise<void> {
-    const { shards } = await this.#syncer.sync();
+  async #sync(listed?: Shard[]): Promise<void> {
+    const { shards } = await this.#syncer.sync(listed);
     for (const shard of shards) {
       const range = shard.HashKeyRange;
       if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {

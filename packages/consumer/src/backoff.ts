@@ -38,3 +38,37 @@ export async function forEachLimited<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+/** Options of {@link retry}. */
+export interface RetryOptions {
+  /** Attempts, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Aborting stops the retries: the last error is thrown without waiting out the backoff. */
+  signal?: AbortSignal | undefined;
+  /** Whether an error is worth another attempt. @defaultValue every error is */
+  isRetriable?: (error: unknown) => boolean;
+  /** Called after each failed attempt (also the last), before the backoff. */
+  onError?: (error: unknown, attempt: number, willRetry: boolean) => void;
+}
+
+/**
+ * The package's one retry loop: calls `fn` up to `attempts` times with {@link backoffDelay} between attempts,
+ * stopping at once on an error `isRetriable` rejects or when `signal` aborts. Throws the last error.
+ */
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      const willRetry =
+        attempt < options.attempts &&
+        !options.signal?.aborted &&
+        (options.isRetriable === undefined || options.isRetriable(error));
+      options.onError?.(error, attempt, willRetry);
+      if (!willRetry) throw error;
+      await sleep(backoffDelay(attempt, options.baseDelayMs, options.maxDelayMs), options.signal);
+    }
+  }
+}

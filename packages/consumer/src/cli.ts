@@ -1,15 +1,16 @@
 #!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { measureLag } from './cli/lag.js';
+import { formatLeaseReport } from './cli/leaseReport.js';
 /**
  * `shardline leases --table NAME`: prints a lease table (Shardline's or the Java KCL 2.x's): shard, owner,
  * counter, checkpoint, parent/child lineage, and with `--lag --stream NAME` how far each checkpoint is
  * behind. Region and credentials come from the standard AWS SDK chain; `--endpoint` points at a local
  * DynamoDB (and `--kinesis-endpoint` at a local Kinesis).
  */
-import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { measureLag } from './cli/lag.js';
-import { formatLeaseReport } from './cli/leaseReport.js';
+import { ConsumerError } from './errors.js';
 import { DynamoDBLeaseStore } from './leases/DynamoDBLeaseStore.js';
 
 const USAGE = `usage: shardline leases --table NAME [options]
@@ -60,8 +61,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     // The error's name and message only: never the request, which may carry credentials.
+    // Our typed errors already name the AWS error and its message.
     const e = error as { name?: string; message?: string };
-    console.error(`shardline: ${e.name ?? 'Error'}: ${e.message ?? String(error)}`);
+    const text =
+      error instanceof ConsumerError ? e.message : `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
+    console.error(`shardline: ${text}`);
     return 1;
   } finally {
     dynamoDB.destroy();

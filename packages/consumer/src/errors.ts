@@ -1,3 +1,5 @@
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+
 /** Codes carried by every error this package throws or reports. */
 export type ConsumerErrorCode =
   | 'CONFIGURATION'
@@ -8,6 +10,7 @@ export type ConsumerErrorCode =
   | 'SHARD_END_NOT_CHECKPOINTED'
   | 'LEASE_TABLE'
   | 'FETCH_FAILED'
+  | 'STREAM'
   | 'STOPPED';
 
 /** Base class: every error has a stable `code`, says whether retrying can help, and keeps its `cause`. */
@@ -58,7 +61,10 @@ export class LeaseLostError extends ConsumerError {
 /** The checkpoint could not be written after bounded retries (throttling, network). May be retried. */
 export class CheckpointFailedError extends ConsumerError {
   constructor(message: string, cause: unknown) {
-    super('CHECKPOINT_FAILED', message, { retriable: true, cause });
+    super('CHECKPOINT_FAILED', withCause(message, cause), {
+      retriable: !(cause instanceof ConsumerError) || cause.retriable,
+      cause,
+    });
   }
 }
 
@@ -82,19 +88,51 @@ export class ShardEndNotCheckpointedError extends ConsumerError {
   }
 }
 
-/** A lease table operation failed for a reason other than a lost race (throttling, network, permissions). */
+/**
+ * A lease-table call failed for a reason other than a lost race. `retriable` comes from the AWS error
+ * ({@link isRetriableAwsError}): throttling, 5xx, timeouts and network failures are; AccessDenied,
+ * ResourceNotFound, ValidationException, KMS errors and missing credentials or region are not.
+ */
 export class LeaseTableError extends ConsumerError {
-  constructor(message: string, cause: unknown, retriable = true) {
-    super('LEASE_TABLE', message, { retriable, cause });
+  /** The AWS error's name (`AccessDeniedException`, ...), or `undefined` when the failure was not an AWS error. */
+  readonly awsErrorName: string | undefined;
+  constructor(
+    message: string,
+    cause: unknown,
+    retriable = cause === undefined || isRetriableAwsError(cause),
+  ) {
+    super('LEASE_TABLE', withCause(message, cause), { retriable, cause });
+    this.awsErrorName = awsErrorName(cause);
   }
 }
 
-/** GetRecords or GetShardIterator failed; the fetcher backs off and retries. Reported as an event. */
+/** A Kinesis control-plane call on the stream (ListShards) failed; `retriable` as for {@link LeaseTableError}. */
+export class StreamError extends ConsumerError {
+  readonly awsErrorName: string | undefined;
+  constructor(message: string, cause: unknown) {
+    super('STREAM', withCause(message, cause), {
+      retriable: cause !== undefined && isRetriableAwsError(cause),
+      cause,
+    });
+    this.awsErrorName = awsErrorName(cause);
+  }
+}
+
+/**
+ * GetRecords or GetShardIterator failed. Reported as an event; the fetcher backs off and tries again, at
+ * once with the longest backoff when the error is not retriable (permissions and KMS keys can be fixed while
+ * the worker runs).
+ */
 export class FetchError extends ConsumerError {
   readonly shardId: string;
+  readonly awsErrorName: string | undefined;
   constructor(shardId: string, cause: unknown) {
-    super('FETCH_FAILED', `fetching from ${shardId} failed`, { retriable: true, cause });
+    super('FETCH_FAILED', withCause(`fetching from ${shardId} failed`, cause), {
+      retriable: isRetriableAwsError(cause),
+      cause,
+    });
     this.shardId = shardId;
+    this.awsErrorName = awsErrorName(cause);
   }
 }
 
@@ -103,30 +141,58 @@ export function errorName(error: unknown): string {
   return typeof error === 'object' && error !== null && 'name' in error ? String(error.name) : '';
 }
 
-const RETRIABLE_NAMES = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-  'KMSThrottlingException',
-  'InternalServerError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'TimeoutError',
-  'RequestTimeout',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
+/** The AWS exception name of an SDK error (one with `$metadata` or `$fault`), else `undefined`. */
+export function awsErrorName(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  if (!('$metadata' in error) && !('$fault' in error) && !(error instanceof Error)) return undefined;
+  const name = errorName(error);
+  return name === '' || name === 'Error' ? undefined : name;
+}
+
+function withCause(message: string, cause: unknown): string {
+  if (cause === undefined) return message;
+  const name = errorName(cause);
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return `${message}: ${name && name !== 'Error' ? `${name}: ` : ''}${detail}`;
+}
+
+/**
+ * Errors no retry can fix: the caller's permissions, keys, configuration or request. Checked before the SDK's
+ * own classification, which counts AccessDeniedException among possible clock-skew errors.
+ */
+const PERMANENT_NAMES = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'NotAuthorized',
+  'ResourceNotFoundException',
+  'ValidationException',
+  'InvalidArgumentException',
+  'SerializationException',
+  'CredentialsProviderError',
 ]);
 
-/** Whether an AWS call that failed this way is worth retrying (throttling, 5xx, network). */
+/**
+ * Whether an AWS call that failed this way is worth retrying: the one classifier of this package, used by
+ * every retry loop. Throttling, 5xx, timeouts and network failures are retriable (the SDK's own
+ * classification, `@smithy/core/retry`); permission, KMS, validation and not-found errors, missing credentials
+ * and a missing region are not, nor is any other client fault (4xx). Anything else (not an AWS error at all)
+ * counts as retriable, so a background loop keeps trying at its bounded pace.
+ */
 export function isRetriableAwsError(error: unknown): boolean {
-  if (RETRIABLE_NAMES.has(errorName(error))) return true;
-  if (typeof error !== 'object' || error === null) return false;
-  const meta = (error as { $metadata?: { httpStatusCode?: number } }).$metadata;
-  const status = meta?.httpStatusCode;
-  if (status !== undefined && status >= 500) return true;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && RETRIABLE_NAMES.has(code);
+  if (typeof error !== 'object' || error === null) return true;
+  const e = error as SdkErrorLike;
+  const name = errorName(error);
+  if (PERMANENT_NAMES.has(name)) return false;
+  if (name.startsWith('KMS')) return name === 'KMSThrottlingException';
+  if (e instanceof Error && /region is missing|could not load credentials/i.test(e.message)) return false;
+  if (isThrottlingError(e) || isTransientError(e) || isServerError(e)) return true;
+  if (e.$fault === 'client') return false;
+  return true;
 }
+
+type SdkErrorLike = Parameters<typeof isTransientError>[0] & { $fault?: 'client' | 'server' };

@@ -6,10 +6,12 @@ export {
   ConsumerError,
   type ConsumerErrorCode,
   FetchError,
+  isRetriableAwsError,
   LeaseLostError,
   LeaseTableError,
   ProcessorError,
   ShardEndNotCheckpointedError,
+  StreamError,
 } from './errors.js';
 export type { ConsumerEventName, ConsumerEvents, ConsumerListener } from './events.js';
 export { KinesisConsumer, type StopOptions } from './KinesisConsumer.js';

@@ -144,6 +144,6 @@ describe('shardline leases', () => {
       endpoints.dynamoDBEndpoint,
     ]);
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/^shardline: ResourceNotFoundException/);
+    expect(missing.stderr).toMatch(/^shardline: lease table \S+: Scan failed: ResourceNotFoundException/);
   });
 });

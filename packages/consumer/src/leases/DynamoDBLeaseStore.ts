@@ -62,7 +62,7 @@ export class DynamoDBLeaseStore implements LeaseStore {
       } catch (error) {
         // Another worker created it first: fine, wait for it like our own.
         if (!(error instanceof ResourceInUseException)) {
-          throw new LeaseTableError(`cannot create lease table ${this.tableName}`, error);
+          throw new LeaseTableError(`lease table ${this.tableName}: CreateTable failed`, error);
         }
       }
     }
@@ -83,8 +83,10 @@ export class DynamoDBLeaseStore implements LeaseStore {
     let startKey: Item | undefined;
     for (let page = 0; page < this.#maxScanPages; page++) {
       this.stats.reads++;
-      const response = await this.#client.send(
-        new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      const response = await this.#call('Scan', () =>
+        this.#client.send(
+          new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+        ),
       );
       for (const item of response.Items ?? []) leases.push(fromItem(item));
       startKey = response.LastEvaluatedKey;
@@ -99,8 +101,10 @@ export class DynamoDBLeaseStore implements LeaseStore {
 
   async getLease(leaseKey: string): Promise<Lease | undefined> {
     this.stats.reads++;
-    const response = await this.#client.send(
-      new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }),
+    const response = await this.#call('GetItem', () =>
+      this.#client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }),
+      ),
     );
     return response.Item ? fromItem(response.Item) : undefined;
   }
@@ -259,7 +263,16 @@ export class DynamoDBLeaseStore implements LeaseStore {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
-      throw new LeaseTableError(`lease table ${this.tableName} write failed`, error);
+      throw new LeaseTableError(`lease table ${this.tableName}: write failed`, error);
+    }
+  }
+
+  /** Runs a read; a failure becomes a {@link LeaseTableError} classified by its AWS error. */
+  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      throw new LeaseTableError(`lease table ${this.tableName}: ${operation} failed`, error);
     }
   }
 
@@ -284,7 +297,7 @@ export class DynamoDBLeaseStore implements LeaseStore {
       return Table?.TableStatus ?? 'UNKNOWN';
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return undefined;
-      throw new LeaseTableError(`cannot describe lease table ${this.tableName}`, error);
+      throw new LeaseTableError(`lease table ${this.tableName}: DescribeTable failed`, error);
     }
   }
 }

@@ -1,4 +1,10 @@
-import { type KinesisClient, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
+import {
+  type KinesisClient,
+  ListShardsCommand,
+  type ListShardsCommandOutput,
+  type Shard,
+} from '@aws-sdk/client-kinesis';
+import { StreamError } from '../errors.js';
 import type { NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
 
@@ -36,8 +42,9 @@ export class ShardSyncer {
     this.#options = options;
   }
 
-  async sync(): Promise<SyncResult> {
-    const shards = await this.listShards();
+  /** Creates the missing leases; `listed` (from {@link listShards}) saves the listing when the caller has one. */
+  async sync(listed?: Shard[]): Promise<SyncResult> {
+    const shards = listed ?? (await this.listShards());
     const leases = await this.#options.store.listLeases();
     const leased = new Set(leases.map((lease) => lease.leaseKey));
     let created = 0;
@@ -64,16 +71,28 @@ export class ShardSyncer {
     let nextToken: string | undefined;
     const maxPages = this.#options.maxPages ?? 1_000;
     for (let page = 0; page < maxPages; page++) {
-      const response = await this.#options.kinesis.send(
-        new ListShardsCommand(nextToken ? { NextToken: nextToken } : { ...this.#options.stream }),
-        { abortSignal: this.#options.signal },
-      );
+      let response: ListShardsCommandOutput;
+      try {
+        response = await this.#options.kinesis.send(
+          new ListShardsCommand(nextToken ? { NextToken: nextToken } : { ...this.#options.stream }),
+          { abortSignal: this.#options.signal },
+        );
+      } catch (error) {
+        throw new StreamError(`stream ${streamLabel(this.#options.stream)}: ListShards failed`, error);
+      }
       shards.push(...(response.Shards ?? []));
       nextToken = response.NextToken;
       if (!nextToken) return shards;
     }
-    throw new Error(`ListShards paginated more than ${maxPages} pages`);
+    throw new StreamError(
+      `stream ${streamLabel(this.#options.stream)}: ListShards paginated more than ${maxPages} pages`,
+      undefined,
+    );
   }
+}
+
+function streamLabel(stream: StreamRef): string {
+  return 'StreamName' in stream ? stream.StreamName : stream.StreamARN;
 }
 
 export function parentIds(shard: Shard): string[] {

@@ -1,4 +1,4 @@
-import { backoffDelay, sleep } from '../backoff.js';
+import { retry } from '../backoff.js';
 import {
   CheckpointFailedError,
   CheckpointOutOfRangeError,
@@ -188,26 +188,33 @@ export class ShardCheckpointer implements Checkpointer {
 
   async #write(checkpoint: string, subSequenceNumber: number): Promise<void> {
     const { shardId, store, renewer, workerId, maxAttempts } = this.#options;
-    for (let attempt = 1; ; attempt++) {
-      // Checked at every attempt: the lease may have been lost or released during the backoff.
-      if (this.#closed) throw new LeaseLostError(shardId);
-      try {
-        const written = await renewer.write(shardId, (lease) =>
-          store.checkpoint(lease, workerId, checkpoint, subSequenceNumber),
-        );
-        if (!written) throw new LeaseLostError(shardId);
-        this.#options.onCheckpoint?.(checkpoint, subSequenceNumber);
-        return;
-      } catch (error) {
-        if (error instanceof LeaseLostError) {
-          this.#closed = true;
-          throw error;
-        }
-        if (attempt >= maxAttempts || (error instanceof ConsumerError && !error.retriable)) {
-          throw new CheckpointFailedError(`checkpoint on ${shardId} failed after ${attempt} attempts`, error);
-        }
-        await sleep(backoffDelay(attempt, this.#options.backoffBaseMs, this.#options.backoffMaxMs));
+    let attempts = 0;
+    try {
+      await retry(
+        async (attempt) => {
+          attempts = attempt;
+          // Checked at every attempt: the lease may have been lost or released during the backoff.
+          if (this.#closed) throw new LeaseLostError(shardId);
+          const written = await renewer.write(shardId, (lease) =>
+            store.checkpoint(lease, workerId, checkpoint, subSequenceNumber),
+          );
+          if (!written) throw new LeaseLostError(shardId);
+        },
+        {
+          attempts: maxAttempts,
+          baseDelayMs: this.#options.backoffBaseMs,
+          maxDelayMs: this.#options.backoffMaxMs,
+          isRetriable: (error) =>
+            !(error instanceof LeaseLostError) && !(error instanceof ConsumerError && !error.retriable),
+        },
+      );
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.#closed = true;
+        throw error;
       }
+      throw new CheckpointFailedError(`checkpoint on ${shardId} failed after ${attempts} attempts`, error);
     }
+    this.#options.onCheckpoint?.(checkpoint, subSequenceNumber);
   }
 }

@@ -175,13 +175,19 @@ export class PollingFetcher {
         }
         failures++;
         if (errorName(error) === 'ProvisionedThroughputExceededException') this.#options.onThrottled?.();
-        this.#options.onError?.(new FetchError(this.#options.shardId, error));
+        const fetchError = new FetchError(this.#options.shardId, error);
+        this.#options.onError?.(fetchError);
         // Re-acquiring from LATEST before any record was fetched would skip what was written meanwhile, so
         // then the iterator is kept (it stays valid for 5 minutes) and only the backoff applies.
         if (failures >= RESET_ITERATOR_AFTER_FAILURES && this.#canReacquireWithoutSkipping()) {
           iterator = undefined;
         }
-        await sleep(backoffDelay(failures, this.#options.backoffBaseMs, this.#options.backoffMaxMs), signal);
+        // A permanent error (permissions, KMS key, stream gone) is not hammered: the longest wait at once.
+        const { backoffBaseMs, backoffMaxMs } = this.#options;
+        await sleep(
+          fetchError.retriable ? backoffDelay(failures, backoffBaseMs, backoffMaxMs) : backoffMaxMs,
+          signal,
+        );
       }
     }
   }
