@@ -70,6 +70,7 @@ export class KinesisConsumer {
       maxConcurrentRenewals: 16,
       now,
       onLost: (lease, reason) => this.#onLeaseLost(lease, reason),
+      onHandoffRequested: (lease) => this.#onHandoffRequested(lease),
       onRenewed: () => {
         this.#counters.leaseRenewals++;
       },
@@ -84,6 +85,15 @@ export class KinesisConsumer {
       maxLeasesToStealAtOnce: o.maxLeasesToStealAtOnce,
       now,
       isBusy: (shardId) => this.#consumers.has(shardId),
+      handoffTimeoutMs: o.handoffTimeoutMs,
+      onHandoffRequested: (lease) => {
+        this.#counters.handoffsRequested++;
+        this.#events.emit('handoffRequested', {
+          shardId: lease.leaseKey,
+          from: lease.leaseOwner ?? '',
+          to: this.workerId,
+        });
+      },
       onError: (error, shardId) => this.#events.emit('error', { operation: 'takeLease', error, shardId }),
     });
     const initial = o.initialPosition;
@@ -201,6 +211,8 @@ export class KinesisConsumer {
       leasesStolen: c.leasesStolen,
       leasesLost: c.leasesLost,
       leasesReleased: c.leasesReleased,
+      handoffsRequested: c.handoffsRequested,
+      leasesHandedOff: c.leasesHandedOff,
       processingErrors: c.processingErrors,
       recordsFilteredOutOfRange: c.recordsFilteredOutOfRange,
       getRecordsThrottles: c.getRecordsThrottles,
@@ -359,9 +371,34 @@ export class KinesisConsumer {
     }
   }
 
+  /**
+   * Another worker asked for this lease: the shard consumer finishes its batch in flight, the processor gets
+   * `shutdownRequested` to checkpoint, and the release that follows transfers the lease. A processor that does
+   * not finish within `handoffTimeoutMs` is cut off (`leaseLost`) and the lease transferred anyway.
+   */
+  #onHandoffRequested(lease: Lease): void {
+    const shardId = lease.leaseKey;
+    this.#events.emit('handoffRequested', { shardId, from: this.workerId, to: lease.leaseOwner ?? '' });
+    this.#options.logger.info?.('handing lease over', { shardId });
+    const entry = this.#consumers.get(shardId);
+    if (!entry) {
+      void this.#release(shardId);
+      return;
+    }
+    entry.consumer.requestShutdown();
+    const timer = setTimeout(() => {
+      if (this.#renewer.isHandingOff(shardId)) void this.#release(shardId);
+    }, this.#options.handoffTimeoutMs);
+    timer.unref?.();
+    void entry.done.finally(() => clearTimeout(timer));
+  }
+
   #onLeaseLost(lease: Lease, reason: LeaseLossReason): void {
     const entry = this.#consumers.get(lease.leaseKey);
-    if (reason === 'released') {
+    if (reason === 'handed-off') {
+      this.#counters.leasesHandedOff++;
+      this.#events.emit('leaseHandedOff', { shardId: lease.leaseKey, to: lease.leaseOwner ?? '' });
+    } else if (reason === 'released') {
       this.#counters.leasesReleased++;
       this.#events.emit('leaseReleased', { shardId: lease.leaseKey });
     } else {

@@ -6,8 +6,18 @@ export interface ConsumerEvents {
   started: { workerId: string };
   /** The worker stopped; every lease it held has been released or lost. */
   stopped: { workerId: string };
-  /** This worker took a lease. `stolen` when it came from a live worker to rebalance. */
+  /**
+   * This worker took a lease: unowned, expired, or handed over by its owner. `stolen` only when a live owner
+   * did not hand over an asked-for lease within `handoffTimeoutMs` and it was taken anyway.
+   */
   leaseAcquired: { shardId: string; stolen: boolean };
+  /**
+   * A graceful handoff started (KCL 3.x `checkpointOwner`): emitted by the worker that asked (`to` is itself)
+   * and by the owner when it learns of it (`from` is itself).
+   */
+  handoffRequested: { shardId: string; from: string; to: string };
+  /** This worker finished its batch, checkpointed and transferred the lease to the worker that asked for it. */
+  leaseHandedOff: { shardId: string; to: string };
   /** This worker lost a lease: `taken` by another worker, or `expired` because renewals failed. */
   leaseLost: { shardId: string; reason: 'taken' | 'expired' };
   /** This worker gave a lease up (shard finished, processing given up, or stop()). */

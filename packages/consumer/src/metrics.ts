@@ -25,6 +25,10 @@ export interface MetricsSnapshot {
   leasesStolen: number;
   leasesLost: number;
   leasesReleased: number;
+  /** Handoffs this worker asked for (to balance) and the table accepted. */
+  handoffsRequested: number;
+  /** Leases this worker transferred to a worker that asked for them, after checkpointing. */
+  leasesHandedOff: number;
   processingErrors: number;
   recordsFilteredOutOfRange: number;
   getRecordsThrottles: number;
@@ -43,6 +47,8 @@ export class Counters {
   leasesStolen = 0;
   leasesLost = 0;
   leasesReleased = 0;
+  handoffsRequested = 0;
+  leasesHandedOff = 0;
   processingErrors = 0;
   recordsFilteredOutOfRange = 0;
   getRecordsThrottles = 0;

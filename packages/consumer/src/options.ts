@@ -49,8 +49,15 @@ export interface KinesisConsumerOptions {
   parentPollIntervalMs?: number;
   /** Upper bound of leases this worker holds. @defaultValue `Number.MAX_SAFE_INTEGER` (no cap) */
   maxLeasesForWorker?: number;
-  /** Leases stolen per taker cycle when rebalancing. @defaultValue `1` */
+  /** Leases asked for (graceful handoff) per taker cycle when rebalancing. @defaultValue `1` */
   maxLeasesToStealAtOnce?: number;
+  /**
+   * Graceful handoff: how long the owner of an asked-for lease waits for its batch in flight and
+   * `shutdownRequested` before it transfers the lease anyway (the processor then gets `leaseLost`). The worker
+   * that asked takes the lease itself if it has not been transferred after this plus `failoverTimeMs`.
+   * @defaultValue `30_000` (the KCL 3.x default)
+   */
+  handoffTimeoutMs?: number;
   /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */
   maxRecords?: number;
   /** Wait between GetRecords calls once a shard is caught up (Kinesis allows 5 calls/s per shard). @defaultValue `1_000` */
@@ -89,6 +96,7 @@ export interface ResolvedOptions {
   parentPollIntervalMs: number;
   maxLeasesForWorker: number;
   maxLeasesToStealAtOnce: number;
+  handoffTimeoutMs: number;
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
   maxPrefetchBatches: number;
@@ -189,6 +197,7 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
       Number.MAX_SAFE_INTEGER,
     ),
     maxLeasesToStealAtOnce: int('maxLeasesToStealAtOnce', options.maxLeasesToStealAtOnce, 1, 0, 10_000),
+    handoffTimeoutMs: int('handoffTimeoutMs', options.handoffTimeoutMs, 30_000, 0, 3_600_000),
     maxRecords: int('maxRecords', options.maxRecords, 10_000, 1, 10_000),
     idleTimeBetweenReadsMs: int('idleTimeBetweenReadsMs', options.idleTimeBetweenReadsMs, 1_000, 0, 600_000),
     maxPrefetchBatches: int('maxPrefetchBatches', options.maxPrefetchBatches, 3, 1, 100),

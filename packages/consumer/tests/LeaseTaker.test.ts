@@ -19,14 +19,17 @@ function worker(
     return state / 2 ** 31;
   };
   const lost: string[] = [];
-  const renewer = new LeaseRenewer({
+  const handedOff: string[] = [];
+  const renewer: LeaseRenewer = new LeaseRenewer({
     store,
     workerId,
     failoverTimeMs: FAILOVER,
     renewIntervalMs: FAILOVER / 3,
     maxConcurrentRenewals: 4,
     now: () => clock.now,
-    onLost: (lease) => lost.push(lease.leaseKey),
+    onLost: (lease, reason) => (reason === 'handed-off' ? handedOff : lost).push(lease.leaseKey),
+    // An idle shard consumer: nothing in flight, so the lease is transferred at once.
+    onHandoffRequested: (lease) => void renewer.release(lease.leaseKey),
   });
   const taker = new LeaseTaker({
     store,
@@ -35,11 +38,12 @@ function worker(
     failoverTimeMs: FAILOVER,
     maxLeasesForWorker: 100,
     maxLeasesToStealAtOnce: 1,
+    handoffTimeoutMs: 30_000,
     now: () => clock.now,
     random,
     ...(isBusy ? { isBusy } : {}),
   });
-  return { workerId, renewer, taker, lost };
+  return { workerId, renewer, taker, lost, handedOff };
 }
 
 type Worker = ReturnType<typeof worker>;
@@ -68,23 +72,80 @@ describe('LeaseTaker', () => {
     for (let i = 0; i < 10; i++) expect(await round(workers, clock)).toBe(0); // no ping-pong
   });
 
-  it('a 4th worker steals one lease at a time to {2,2,1,1}, then everything is stable', async () => {
+  it('a 4th worker asks for one lease at a time; owners hand over gracefully to {2,2,1,1}, then stable', async () => {
     const store = new InMemoryLeaseStore();
     await leases(store, 6);
     const clock = { now: 0 };
     const workers = ['a', 'b', 'c'].map((id, i) => worker(store, id, clock, i + 1));
     for (let i = 0; i < 10; i++) await round(workers, clock);
     const lostBefore = workers.reduce((n, w) => n + w.lost.length, 0);
+    const handedOffBefore = workers.reduce((n, w) => n + w.handedOff.length, 0);
     const d = worker(store, 'd', clock, 9);
     workers.push(d);
-    const stolen: number[] = [];
-    for (let i = 0; i < 6; i++) stolen.push(await round(workers, clock));
+    const acquired: number[] = [];
+    for (let i = 0; i < 6; i++) acquired.push(await round(workers, clock));
     expect([...store.load().values()].sort()).toEqual([1, 1, 2, 2]);
     expect(store.load().get('d')).toBe(1);
-    expect(Math.max(...stolen)).toBe(1); // maxLeasesToStealAtOnce
+    expect(Math.max(...acquired)).toBe(1); // maxLeasesToStealAtOnce
     for (let i = 0; i < 10; i++) expect(await round(workers, clock)).toBe(0);
-    // The victims notice at their next renewal.
-    expect(workers.reduce((n, w) => n + w.lost.length, 0) - lostBefore).toBe(1);
+    // Nothing was taken from under a live owner: the lease was asked for and handed over.
+    expect(workers.reduce((n, w) => n + w.lost.length, 0) - lostBefore).toBe(0);
+    expect(workers.reduce((n, w) => n + w.handedOff.length, 0) - handedOffBefore).toBe(1);
+    expect([...store.leases.values()].every((lease) => lease.checkpointOwner === undefined)).toBe(true);
+  });
+
+  it('an asked-for lease stays with its owner until it transfers; a silent owner is overridden only after the timeout', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 2);
+    const clock = { now: 0 };
+    const a = worker(store, 'a', clock);
+    await a.taker.takeLeases();
+    // b asks; a renews but never transfers (a processor stuck in its batch, say).
+    const b = worker(store, 'b', clock);
+    await b.taker.takeLeases();
+    const asked = [...store.leases.values()].find((lease) => lease.checkpointOwner === 'a');
+    if (!asked) throw new Error('no handoff requested');
+    expect(asked.leaseOwner).toBe('b');
+    const stuck = new LeaseRenewer({
+      store,
+      workerId: 'a',
+      failoverTimeMs: FAILOVER,
+      renewIntervalMs: FAILOVER / 3,
+      maxConcurrentRenewals: 4,
+      now: () => clock.now,
+      onLost: () => {},
+    });
+    for (const lease of store.leases.values()) stuck.add(lease, clock.now);
+    let elapsed = 0;
+    while (elapsed < 30_000 + FAILOVER - 2_500) {
+      clock.now += 2_500;
+      elapsed += 2_500;
+      await stuck.renewAll();
+      expect(await b.taker.takeLeases()).toEqual([]); // a is alive and still the checkpointOwner
+    }
+    clock.now += 2_500;
+    await stuck.renewAll();
+    const taken = await b.taker.takeLeases();
+    expect(taken.map(({ lease, stolen }) => [lease.leaseKey, stolen])).toEqual([[asked.leaseKey, true]]);
+    expect(store.leases.get(asked.leaseKey)).toMatchObject({ leaseOwner: 'b', checkpointOwner: undefined });
+  });
+
+  it('a lease asked for whose owner dies is taken once it expires', async () => {
+    const store = new InMemoryLeaseStore();
+    await leases(store, 2);
+    const clock = { now: 0 };
+    const a = worker(store, 'a', clock);
+    await a.taker.takeLeases();
+    const b = worker(store, 'b', clock);
+    await b.taker.takeLeases(); // asks for one; a never renews again (SIGKILL)
+    expect(store.load().get('b')).toBe(1); // asked for, not yet transferred
+    clock.now += FAILOVER - 1;
+    expect(await b.taker.takeLeases()).toEqual([]);
+    clock.now += 1;
+    const taken = await b.taker.takeLeases();
+    expect(taken).toHaveLength(2);
+    expect(taken.every(({ stolen }) => !stolen)).toBe(true);
+    expect(store.load().get('b')).toBe(2);
   });
 
   it("an owned lease is not taken until its counter has stood still for failoverTimeMs on the taker's clock", async () => {

@@ -35,6 +35,7 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
 const lease = (over: Partial<Lease>): Lease => ({
   leaseKey: 'shardId-000000000000',
   leaseOwner: undefined,
+  checkpointOwner: undefined,
   leaseCounter: 1,
   checkpoint: 'TRIM_HORIZON',
   checkpointSubSequenceNumber: 0,

@@ -10,6 +10,7 @@ import {
   ResourceNotFoundException,
   ScanCommand,
   UpdateItemCommand,
+  type UpdateItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { sleep } from '../backoff.js';
 import { LeaseTableError } from '../errors.js';
@@ -132,59 +133,78 @@ export class DynamoDBLeaseStore implements LeaseStore {
     );
   }
 
-  async renewLease(lease: Lease, owner: string): Promise<Lease | undefined> {
+  async renewLease(lease: Lease, holder: string): Promise<Lease | undefined> {
     const next = lease.leaseCounter + 1;
-    if (await this.#renew(lease, owner)) return { ...lease, leaseOwner: owner, leaseCounter: next };
-    return this.#landedAnyway(lease.leaseKey, owner, next);
+    const written = await this.#renew(lease, holder);
+    if (written) return written;
+    return this.#landedAnyway(lease.leaseKey, holder, next);
   }
 
-  #renew(lease: Lease, owner: string): Promise<boolean> {
-    return this.#conditional(() =>
-      this.#update(lease.leaseKey, {
-        update: 'SET leaseCounter = :next',
-        condition: 'leaseCounter = :expected AND leaseOwner = :owner',
-        values: {
-          ':next': num(lease.leaseCounter + 1),
-          ':expected': num(lease.leaseCounter),
-          ':owner': { S: owner },
-        },
-      }),
-    );
+  /**
+   * The holder's renewal: the owner, or the previous owner during a handoff (KCL 3.x keeps renewing it too).
+   * Returns the item as written, so the holder learns of a handoff request from its own renewal.
+   */
+  #renew(lease: Lease, holder: string): Promise<Lease | undefined> {
+    return this.#write(lease.leaseKey, {
+      update: 'SET leaseCounter = :next',
+      condition: HELD_BY,
+      values: {
+        ':next': num(lease.leaseCounter + 1),
+        ':expected': num(lease.leaseCounter),
+        ':holder': { S: holder },
+      },
+    });
   }
 
   async takeLease(lease: Lease, owner: string): Promise<Lease | undefined> {
     const next = lease.leaseCounter + 1;
-    const switched = lease.leaseOwner !== owner;
-    const ok = await this.#conditional(() =>
-      this.#update(lease.leaseKey, {
-        update: switched
-          ? 'SET leaseCounter = :next, leaseOwner = :owner ADD ownerSwitchesSinceCheckpoint :one'
-          : 'SET leaseCounter = :next, leaseOwner = :owner',
-        condition: 'leaseCounter = :expected',
-        values: {
-          ':next': num(next),
-          ':expected': num(lease.leaseCounter),
-          ':owner': { S: owner },
-          ...(switched ? { ':one': num(1) } : {}),
-        },
-      }),
-    );
-    if (ok) {
-      const switches = lease.ownerSwitchesSinceCheckpoint + (switched ? 1 : 0);
-      return { ...lease, leaseOwner: owner, leaseCounter: next, ownerSwitchesSinceCheckpoint: switches };
-    }
+    const switched = lease.leaseOwner !== owner || lease.checkpointOwner !== undefined;
+    // Ends a handoff in progress too (as the KCL 3.x takeLease does): the taker owns it outright.
+    const written = await this.#write(lease.leaseKey, {
+      update: switched
+        ? 'SET leaseCounter = :next, leaseOwner = :owner REMOVE checkpointOwner ADD ownerSwitchesSinceCheckpoint :one'
+        : 'SET leaseCounter = :next, leaseOwner = :owner REMOVE checkpointOwner',
+      condition: 'leaseCounter = :expected',
+      values: {
+        ':next': num(next),
+        ':expected': num(lease.leaseCounter),
+        ':owner': { S: owner },
+        ...(switched ? { ':one': num(1) } : {}),
+      },
+    });
+    if (written) return written;
     return this.#landedAnyway(lease.leaseKey, owner, next);
   }
 
+  async requestHandoff(lease: Lease, newOwner: string): Promise<boolean> {
+    if (lease.leaseOwner === undefined) return false;
+    const written = await this.#write(lease.leaseKey, {
+      update: 'SET leaseOwner = :new, checkpointOwner = :old',
+      condition: 'leaseOwner = :old AND attribute_not_exists(checkpointOwner)',
+      values: { ':new': { S: newOwner }, ':old': { S: lease.leaseOwner } },
+    });
+    return written !== undefined;
+  }
+
+  async transferLease(lease: Lease, holder: string): Promise<boolean> {
+    const written = await this.#write(lease.leaseKey, {
+      update: 'REMOVE checkpointOwner ADD leaseCounter :one, ownerSwitchesSinceCheckpoint :one',
+      condition: 'checkpointOwner = :holder AND leaseCounter = :expected',
+      values: { ':holder': { S: holder }, ':expected': num(lease.leaseCounter), ':one': num(1) },
+    });
+    if (written) return true;
+    // A lost response after the transfer landed: then the handoff is over and someone else owns it.
+    const current = await this.getLease(lease.leaseKey);
+    return current === undefined || current.checkpointOwner !== holder;
+  }
+
   async evictLease(lease: Lease, owner: string): Promise<boolean> {
-    const ok = await this.#conditional(() =>
-      this.#update(lease.leaseKey, {
-        update: 'REMOVE leaseOwner ADD leaseCounter :one',
-        condition: 'leaseOwner = :owner',
-        values: { ':owner': { S: owner }, ':one': num(1) },
-      }),
-    );
-    if (ok) return true;
+    const written = await this.#write(lease.leaseKey, {
+      update: 'REMOVE leaseOwner ADD leaseCounter :one',
+      condition: 'leaseOwner = :owner AND attribute_not_exists(checkpointOwner)',
+      values: { ':owner': { S: owner }, ':one': num(1) },
+    });
+    if (written) return true;
     // Either someone else owns it now or an earlier attempt of ours already removed the owner.
     const current = await this.getLease(lease.leaseKey);
     return current === undefined || current.leaseOwner === undefined;
@@ -192,36 +212,26 @@ export class DynamoDBLeaseStore implements LeaseStore {
 
   async checkpoint(
     lease: Lease,
-    owner: string,
+    holder: string,
     checkpoint: string,
     subSequenceNumber: number,
   ): Promise<Lease | undefined> {
     const next = lease.leaseCounter + 1;
-    const ok = await this.#conditional(() =>
-      this.#update(lease.leaseKey, {
-        update:
-          'SET leaseCounter = :next, checkpoint = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber',
-        condition: 'leaseCounter = :expected AND leaseOwner = :owner',
-        values: {
-          ':next': num(next),
-          ':expected': num(lease.leaseCounter),
-          ':owner': { S: owner },
-          ':cp': { S: checkpoint },
-          ':sub': num(subSequenceNumber),
-          ':zero': num(0),
-        },
-      }),
-    );
-    const written: Lease = {
-      ...lease,
-      leaseOwner: owner,
-      leaseCounter: next,
-      checkpoint,
-      checkpointSubSequenceNumber: subSequenceNumber,
-      ownerSwitchesSinceCheckpoint: 0,
-    };
-    if (ok) return written;
-    const current = await this.#landedAnyway(lease.leaseKey, owner, next);
+    const written = await this.#write(lease.leaseKey, {
+      update:
+        'SET leaseCounter = :next, checkpoint = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber',
+      condition: HELD_BY,
+      values: {
+        ':next': num(next),
+        ':expected': num(lease.leaseCounter),
+        ':holder': { S: holder },
+        ':cp': { S: checkpoint },
+        ':sub': num(subSequenceNumber),
+        ':zero': num(0),
+      },
+    });
+    if (written) return written;
+    const current = await this.#landedAnyway(lease.leaseKey, holder, next);
     return current &&
       current.checkpoint === checkpoint &&
       current.checkpointSubSequenceNumber === subSequenceNumber
@@ -246,13 +256,27 @@ export class DynamoDBLeaseStore implements LeaseStore {
    * as well have been an *earlier* call of ours that failed (and was sent earlier), while the caller dates
    * the lease from when this call was sent; one more renewal, sent during this call, makes that date true.
    */
-  async #landedAnyway(leaseKey: string, owner: string, counter: number): Promise<Lease | undefined> {
+  async #landedAnyway(leaseKey: string, holder: string, counter: number): Promise<Lease | undefined> {
     const current = await this.getLease(leaseKey);
-    if (!current || current.leaseOwner !== owner || current.leaseCounter !== counter) return undefined;
-    if (await this.#renew(current, owner)) return { ...current, leaseCounter: counter + 1 };
+    if (!current || !heldBy(current, holder) || current.leaseCounter !== counter) return undefined;
+    const renewed = await this.#renew(current, holder);
+    if (renewed) return renewed;
     // Only this renewal can have written counter + 1 (the writes on one held lease are serialized).
     const after = await this.getLease(leaseKey);
-    return after && after.leaseOwner === owner && after.leaseCounter === counter + 1 ? after : undefined;
+    return after && heldBy(after, holder) && after.leaseCounter === counter + 1 ? after : undefined;
+  }
+
+  /** A conditional UpdateItem returning the item as written, or `undefined` when the condition failed. */
+  async #write(
+    leaseKey: string,
+    spec: { update: string; condition: string; values: Record<string, AttributeValue> },
+  ): Promise<Lease | undefined> {
+    let attributes: Item | undefined;
+    const ok = await this.#conditional(async () => {
+      const response = await this.#update(leaseKey, spec, 'ALL_NEW');
+      attributes = response.Attributes;
+    });
+    return ok && attributes ? fromItem(attributes) : undefined;
   }
 
   /** Runs a conditional write: true when it applied, false when the condition failed. */
@@ -279,7 +303,8 @@ export class DynamoDBLeaseStore implements LeaseStore {
   #update(
     leaseKey: string,
     spec: { update: string; condition: string; values: Record<string, AttributeValue> },
-  ): Promise<unknown> {
+    returnValues?: 'ALL_NEW',
+  ): Promise<UpdateItemCommandOutput> {
     return this.#client.send(
       new UpdateItemCommand({
         TableName: this.tableName,
@@ -287,6 +312,8 @@ export class DynamoDBLeaseStore implements LeaseStore {
         UpdateExpression: spec.update,
         ConditionExpression: spec.condition,
         ExpressionAttributeValues: spec.values,
+        // Free of charge (no read units): tells a holder of a handoff request at its own renewal.
+        ...(returnValues ? { ReturnValues: returnValues } : {}),
       }),
     );
   }
@@ -302,6 +329,14 @@ export class DynamoDBLeaseStore implements LeaseStore {
   }
 }
 
+/** The holder of a lease may write it: its owner, or its previous owner while a handoff is in progress. */
+const HELD_BY =
+  'leaseCounter = :expected AND ((leaseOwner = :holder AND attribute_not_exists(checkpointOwner)) OR checkpointOwner = :holder)';
+
+function heldBy(lease: Lease, holder: string): boolean {
+  return lease.checkpointOwner === undefined ? lease.leaseOwner === holder : lease.checkpointOwner === holder;
+}
+
 function key(leaseKey: string): Item {
   return { leaseKey: { S: leaseKey } };
 }
@@ -315,6 +350,7 @@ export function fromItem(item: Item): Lease {
   return {
     leaseKey: item.leaseKey?.S ?? '',
     leaseOwner: item.leaseOwner?.S,
+    checkpointOwner: item.checkpointOwner?.S,
     leaseCounter: Number(item.leaseCounter?.N ?? '0'),
     checkpoint: item.checkpoint?.S ?? 'TRIM_HORIZON',
     checkpointSubSequenceNumber: Number(item.checkpointSubSequenceNumber?.N ?? '0'),

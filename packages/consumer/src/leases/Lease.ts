@@ -7,6 +7,12 @@ export interface Lease {
   readonly leaseKey: string;
   /** Worker id of the owner; undefined when nobody owns the lease. */
   readonly leaseOwner: string | undefined;
+  /**
+   * During a graceful handoff (KCL 3.x `checkpointOwner`): the previous owner, which may still renew and
+   * checkpoint until it transfers the lease to `leaseOwner` (the worker that asked for it). Otherwise
+   * `undefined`.
+   */
+  readonly checkpointOwner: string | undefined;
   /** Optimistic-concurrency token, bumped by every renew, take, checkpoint and evict. */
   readonly leaseCounter: number;
   readonly checkpoint: string;
@@ -32,6 +38,11 @@ export interface NewLease {
 }
 
 export const SHARD_END = 'SHARD_END';
+
+/** The worker that processes the lease now: the previous owner during a handoff, else the owner. */
+export function actualOwner(lease: Lease): string | undefined {
+  return lease.checkpointOwner ?? lease.leaseOwner;
+}
 
 /** Whether the shard behind this lease has been read to the end and checkpointed there. */
 export function isFinished(lease: Lease): boolean {

@@ -2,8 +2,11 @@ import { forEachLimited } from '../backoff.js';
 import type { Lease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
 
-/** Why a held lease was dropped. */
-export type LeaseLossReason = 'taken' | 'expired' | 'released';
+/**
+ * Why a held lease was dropped: `taken` by another worker, `expired` (renewals failed for failoverTimeMs),
+ * `released` (evicted by this worker), or `handed-off` (transferred to the worker that asked for it).
+ */
+export type LeaseLossReason = 'taken' | 'expired' | 'released' | 'handed-off';
 
 interface HeldLease {
   lease: Lease;
@@ -23,6 +26,11 @@ export interface LeaseRenewerOptions {
   maxConcurrentRenewals: number;
   now: () => number;
   onLost: (lease: Lease, reason: LeaseLossReason) => void;
+  /**
+   * Another worker asked for this lease (a write came back with `checkpointOwner` = this worker): finish the
+   * batch in flight, checkpoint, then {@link LeaseRenewer.release} it, which transfers it.
+   */
+  onHandoffRequested?: (lease: Lease) => void;
   onRenewed?: () => void;
   onError?: (error: unknown, leaseKey: string) => void;
 }
@@ -115,15 +123,22 @@ export class LeaseRenewer {
         this.#drop(leaseKey, 'taken');
         return undefined;
       }
+      const handoffBefore = held.lease.checkpointOwner === this.#options.workerId;
       held.lease = written;
       held.lastWriteSentAt = sentAt;
+      if (!handoffBefore && written.checkpointOwner === this.#options.workerId) {
+        this.#options.onHandoffRequested?.(written);
+      }
       return written;
     });
     held.chain = run.catch(() => undefined);
     return run;
   }
 
-  /** Gives a lease up in the table (evict) so another worker can take it at once. */
+  /**
+   * Gives a lease up in the table so another worker can take it at once: transferred to the worker that asked
+   * for it when a handoff is in progress, else evicted (no owner).
+   */
   async release(leaseKey: string): Promise<void> {
     const held = this.#held.get(leaseKey);
     if (!held) return;
@@ -131,10 +146,18 @@ export class LeaseRenewer {
     if (this.#held.get(leaseKey) !== held) return; // dropped meanwhile (and perhaps taken again since)
     const lease = held.lease;
     this.#held.delete(leaseKey);
-    // Reported (and the shard's checkpointer closed) before the evict round trip, not after it. Even if the
-    // evict fails the lease is no longer processed here; it then expires normally.
-    this.#options.onLost(lease, 'released');
-    await this.#options.store.evictLease(lease, this.#options.workerId);
+    const { store, workerId } = this.#options;
+    const handingOff = lease.checkpointOwner === workerId;
+    // Reported (and the shard's checkpointer closed) before the round trip, not after it. Even if the write
+    // fails the lease is no longer processed here; it then expires normally.
+    this.#options.onLost(lease, handingOff ? 'handed-off' : 'released');
+    if (handingOff) await store.transferLease(lease, workerId);
+    else await store.evictLease(lease, workerId);
+  }
+
+  /** Whether a held lease is being handed off (another worker asked for it). */
+  isHandingOff(leaseKey: string): boolean {
+    return this.#held.get(leaseKey)?.lease.checkpointOwner === this.#options.workerId;
   }
 
   #drop(leaseKey: string, reason: LeaseLossReason): void {

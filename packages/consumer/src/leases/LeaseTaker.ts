@@ -18,12 +18,23 @@ export interface LeaseTakerOptions {
    */
   isBusy?: (leaseKey: string) => boolean;
   onError?: (error: unknown, leaseKey: string) => void;
+  /**
+   * How long a worker that asked for a lease waits for the owner to hand it over before taking it anyway
+   * (counted from the request, on this worker's clock, plus `failoverTimeMs`: the owner itself gives up
+   * waiting for its processor after this long and transfers).
+   */
+  handoffTimeoutMs: number;
+  /** A handoff this worker asked for was accepted by the table (the owner will transfer it). */
+  onHandoffRequested?: (lease: Lease) => void;
 }
 
 /** A lease this worker just acquired. */
 export interface TakenLease {
   lease: Lease;
-  /** True when it was taken from a live worker (stolen) rather than an expired or unowned lease. */
+  /**
+   * True when it was taken from a live worker without its consent (a handoff that timed out); a lease handed
+   * over gracefully, unowned or expired is not stolen.
+   */
   stolen: boolean;
 }
 
@@ -34,62 +45,111 @@ interface Observation {
 }
 
 /**
- * Decides which leases this worker should take, KCL 2.x style: target = ceil(active leases / live workers),
- * expired or unowned leases first, otherwise steal from the most loaded worker. Finished (SHARD_END) leases
- * need no worker and are left out of the arithmetic.
+ * Decides which leases this worker should take, KCL 2.x arithmetic with KCL 3.x graceful handoff: target =
+ * ceil(active leases / live workers); unowned or expired leases are taken first; otherwise this worker asks
+ * the most loaded worker for one (`requestHandoff`), and that worker finishes its batch, checkpoints and
+ * transfers it, so a balancing move never redoes work. A lease asked for is taken anyway once the owner has
+ * let it expire or has not transferred it within `handoffTimeoutMs + failoverTimeMs`. Finished (SHARD_END)
+ * leases need no worker and are left out of the arithmetic.
  */
 export class LeaseTaker {
   readonly #options: LeaseTakerOptions;
   readonly #seen = new Map<string, Observation>();
+  /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */
+  readonly #asked = new Map<string, number>();
 
   constructor(options: LeaseTakerOptions) {
     this.#options = options;
   }
 
-  /** One taker cycle: scan, judge expiry by our own clock, take or steal. Store errors reject the scan. */
+  /** One taker cycle: scan, judge expiry by our own clock, take or ask. Store errors reject the scan. */
   async takeLeases(): Promise<TakenLease[]> {
     const { workerId, now } = this.#options;
     const leases = await this.#options.store.listLeases();
     // Dated when the scan returned, not when it started: the holder dates its lease from when its write was
     // sent, so the observer's date must never be the earlier one.
-    this.#observe(leases, now());
+    const scannedAt = now();
+    this.#observe(leases, scannedAt);
     const busy = this.#options.isBusy ?? (() => false);
 
     const held = new Set(this.#options.renewer.heldKeys());
     const active = leases.filter((lease) => !isFinished(lease));
-    const available: Lease[] = [];
+    /** Leases the table gives to this worker that it does not process yet: handed over, or asked for. */
+    const mineToTake: Array<{ lease: Lease; forced: boolean }> = [];
+    const free: Lease[] = [];
     const load = new Map<string, Lease[]>();
+    let mine = 0;
+    const asked = new Set<string>();
     for (const lease of active) {
-      if (held.has(lease.leaseKey)) continue;
-      // Ours in the table but not held here (we let it expire locally): re-take it like an expired one.
-      if (lease.leaseOwner === undefined || lease.leaseOwner === workerId || this.#expired(lease)) {
-        if (!busy(lease.leaseKey)) available.push(lease);
+      const key = lease.leaseKey;
+      const owner = lease.leaseOwner;
+      if (lease.checkpointOwner !== undefined) {
+        if (owner === workerId) {
+          // Asked for by us: ours once transferred; taken anyway if the owner died or never transfers.
+          mine++;
+          asked.add(key);
+          const since = this.#asked.get(key) ?? scannedAt;
+          this.#asked.set(key, since);
+          const overdue = scannedAt - since >= this.#options.handoffTimeoutMs + this.#options.failoverTimeMs;
+          if ((this.#expired(lease) || overdue) && !busy(key))
+            mineToTake.push({ lease, forced: !this.#expired(lease) });
+        } else if (lease.checkpointOwner !== workerId && this.#expired(lease) && !busy(key)) {
+          free.push(lease); // its previous owner died mid-handoff: free for anyone (as in the KCL 3.5)
+        } else if (owner !== undefined) {
+          group(load, owner, lease);
+        }
+        continue;
+      }
+      if (held.has(key)) {
+        mine++;
+        continue;
+      }
+      if (owner === workerId) {
+        // Handed over to us, or ours in the table but let expire locally: take it (back).
+        mine++;
+        if (!busy(key)) mineToTake.push({ lease, forced: false });
+      } else if (owner === undefined || this.#expired(lease)) {
+        if (!busy(key)) free.push(lease);
       } else {
-        const owned = load.get(lease.leaseOwner) ?? [];
-        owned.push(lease);
-        load.set(lease.leaseOwner, owned);
+        group(load, owner, lease);
       }
     }
-    const myCount = active.filter((lease) => held.has(lease.leaseKey)).length;
+    for (const key of this.#asked.keys()) if (!asked.has(key)) this.#asked.delete(key);
+
+    const taken = await this.#take(
+      mineToTake.map(({ lease }) => lease),
+      (lease) => mineToTake.some((entry) => entry.lease === lease && entry.forced),
+    );
     const workers = load.size + 1;
     let target = active.length === 0 ? 0 : Math.ceil(active.length / workers);
     target = Math.min(target, this.#options.maxLeasesForWorker);
-    const needed = target - myCount;
-    if (needed <= 0) return [];
+    const needed = target - mine;
+    if (needed <= 0) return taken;
 
-    if (available.length > 0) {
-      return this.#take(this.#shuffle(available).slice(0, needed), false);
+    if (free.length > 0) {
+      taken.push(...(await this.#take(this.#shuffle(free).slice(0, needed), () => false)));
+      return taken;
     }
-    // Nothing free: steal from the most loaded worker, but never below the target (no ping-pong).
+    // Nothing free: ask the most loaded worker, but never below the target (no ping-pong).
     let victim: Lease[] = [];
     for (const owned of load.values()) if (owned.length > victim.length) victim = owned;
-    let steal = 0;
-    if (victim.length > target) steal = Math.min(needed, victim.length - target);
-    else if (victim.length === target && needed > 1) steal = 1;
-    steal = Math.min(steal, this.#options.maxLeasesToStealAtOnce);
-    if (steal <= 0) return [];
-    const candidates = victim.filter((lease) => !busy(lease.leaseKey));
-    return this.#take(this.#shuffle(candidates).slice(0, steal), true);
+    let ask = 0;
+    if (victim.length > target) ask = Math.min(needed, victim.length - target);
+    else if (victim.length === target && needed > 1) ask = 1;
+    ask = Math.min(ask, this.#options.maxLeasesToStealAtOnce);
+    if (ask <= 0) return taken;
+    const candidates = victim.filter((lease) => lease.checkpointOwner === undefined && !busy(lease.leaseKey));
+    for (const lease of this.#shuffle(candidates).slice(0, ask)) {
+      try {
+        if (await this.#options.store.requestHandoff(lease, workerId)) {
+          this.#asked.set(lease.leaseKey, now());
+          this.#options.onHandoffRequested?.(lease);
+        }
+      } catch (error) {
+        this.#options.onError?.(error, lease.leaseKey);
+      }
+    }
+    return taken;
   }
 
   /** Whether the lease's counter has not moved for failoverTimeMs as seen by this worker. */
@@ -111,7 +171,7 @@ export class LeaseTaker {
     for (const key of this.#seen.keys()) if (!keys.has(key)) this.#seen.delete(key);
   }
 
-  async #take(candidates: readonly Lease[], stolen: boolean): Promise<TakenLease[]> {
+  async #take(candidates: readonly Lease[], stolen: (lease: Lease) => boolean): Promise<TakenLease[]> {
     const taken: TakenLease[] = [];
     for (const lease of candidates) {
       const sentAt = this.#options.now();
@@ -119,7 +179,7 @@ export class LeaseTaker {
         const result = await this.#options.store.takeLease(lease, this.#options.workerId);
         if (!result) continue; // lost the race to another worker: fine, next cycle re-evaluates
         this.#options.renewer.add(result, sentAt);
-        taken.push({ lease: result, stolen });
+        taken.push({ lease: result, stolen: stolen(lease) });
       } catch (error) {
         this.#options.onError?.(error, lease.leaseKey);
       }
@@ -136,4 +196,10 @@ export class LeaseTaker {
     }
     return copy;
   }
+}
+
+function group(load: Map<string, Lease[]>, owner: string, lease: Lease): void {
+  const owned = load.get(owner);
+  if (owned) owned.push(lease);
+  else load.set(owner, [lease]);
 }
