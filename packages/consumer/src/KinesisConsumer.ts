@@ -4,10 +4,12 @@ import { sleep } from './backoff.js';
 import { ConsumerError } from './errors.js';
 import { type ConsumerEventName, type ConsumerListener, TypedEvents } from './events.js';
 import { DynamoDBLeaseStore } from './leases/DynamoDBLeaseStore.js';
+import { DynamoDBWorkerStore } from './leases/DynamoDBWorkerStore.js';
 import type { Lease } from './leases/Lease.js';
 import { type LeaseLossReason, LeaseRenewer } from './leases/LeaseRenewer.js';
 import { LeaseTaker } from './leases/LeaseTaker.js';
 import { ShardSyncer } from './leases/ShardSyncer.js';
+import { WorkerLiveness } from './leases/WorkerLiveness.js';
 import { ShardConsumer } from './lifecycle/ShardConsumer.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { type KinesisConsumerOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -46,6 +48,10 @@ export class KinesisConsumer {
   readonly #renewer: LeaseRenewer;
   readonly #taker: LeaseTaker;
   readonly #syncer: ShardSyncer;
+  readonly #workerStore: DynamoDBWorkerStore;
+  readonly #liveness: WorkerLiveness;
+  /** Local time after which the lease table is due for its periodic scan. */
+  #nextLeaseScanAt = 0;
   readonly #processorFor: (shardId: string) => RecordProcessor;
   readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
   readonly #hashRanges = new Map<string, HashKeyRange>();
@@ -62,6 +68,7 @@ export class KinesisConsumer {
     this.#processorFor = processorSource(o.processor);
     const now = (): number => performance.now();
     this.#store = new DynamoDBLeaseStore({ client: o.dynamoDBClient, tableName: o.applicationName });
+    this.#workerStore = new DynamoDBWorkerStore({ client: o.dynamoDBClient, tableName: o.workerTableName });
     this.#renewer = new LeaseRenewer({
       store: this.#store,
       workerId: o.workerId,
@@ -69,6 +76,7 @@ export class KinesisConsumer {
       renewIntervalMs: o.renewIntervalMs,
       maxConcurrentRenewals: 16,
       now,
+      fenceOnHeartbeat: true,
       onLost: (lease, reason) => this.#onLeaseLost(lease, reason),
       onHandoffRequested: (lease) => this.#onHandoffRequested(lease),
       onRenewed: () => {
@@ -95,6 +103,14 @@ export class KinesisConsumer {
         });
       },
       onError: (error, shardId) => this.#events.emit('error', { operation: 'takeLease', error, shardId }),
+    });
+    this.#liveness = new WorkerLiveness({
+      store: this.#workerStore,
+      renewer: this.#renewer,
+      workerId: o.workerId,
+      failoverTimeMs: o.failoverTimeMs,
+      now,
+      onError: (error, operation) => this.#events.emit('error', { operation, error }),
     });
     const initial = o.initialPosition;
     this.#syncer = new ShardSyncer({
@@ -140,13 +156,15 @@ export class KinesisConsumer {
     // The stream first: a misspelt stream name or missing permission must not leave a lease table behind.
     const shards = await this.#syncer.listShards();
     await this.#store.ensureTable();
+    // The heartbeat first: no lease is ever held without one.
+    await this.#liveness.start();
     await this.#sync(shards);
     // stop() waits for a start in progress only up to its timeout: a start finishing later starts nothing.
     if (this.#loopsAbort.signal.aborted) return;
     const o = this.#options;
     this.#loops.push(
-      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renewer.renewAll()),
-      this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#take()),
+      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renew()),
+      this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
       this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#sync(), true),
     );
     this.#options.logger.info?.('consumer started', { workerId: this.workerId });
@@ -180,6 +198,7 @@ export class KinesisConsumer {
         await Promise.all(this.#renewer.heldKeys().map((shardId) => this.#release(shardId)));
         this.#renewAbort.abort();
         await Promise.all(this.#loops);
+        if (this.#startPromise) await this.#liveness.leave().catch(() => undefined);
       })(),
       sleep(releaseTimeoutMs, tail.signal),
     ]);
@@ -216,8 +235,11 @@ export class KinesisConsumer {
       processingErrors: c.processingErrors,
       recordsFilteredOutOfRange: c.recordsFilteredOutOfRange,
       getRecordsThrottles: c.getRecordsThrottles,
-      leaseTableWrites: this.#store.stats.writes,
-      leaseTableReads: this.#store.stats.reads,
+      leaseTableWrites: this.#store.stats.writes + this.#workerStore.stats.writes,
+      leaseTableReads: this.#store.stats.reads + this.#workerStore.stats.reads,
+      leaseTableReadUnits: this.#store.stats.readUnits + this.#workerStore.stats.readUnits,
+      leaseTableWriteUnits: this.#store.stats.writeUnits + this.#workerStore.stats.writeUnits,
+      liveWorkers: this.#liveness.liveWorkers + 1,
     };
   }
 
@@ -246,8 +268,28 @@ export class KinesisConsumer {
     }
   }
 
+  /** The heartbeat (not waited for: a slow one must not hold the renewals back), then the leases. */
+  async #renew(): Promise<void> {
+    this.#liveness.beatSoon();
+    await this.#renewer.renewAll();
+  }
+
+  /**
+   * One small read of every worker's heartbeat; the lease table is scanned only when that shows something to
+   * act on (a worker died, changed its leases or left), when this worker still wants leases, or at the
+   * periodic `leaseScanIntervalMs`.
+   */
+  async #lookAndTake(): Promise<void> {
+    const look = await this.#liveness.look();
+    const now = performance.now();
+    if (!look.cue && now < this.#nextLeaseScanAt) return;
+    this.#nextLeaseScanAt = now + this.#options.leaseScanIntervalMs;
+    await this.#take(look.dead);
+  }
+
   async #sync(listed?: Shard[]): Promise<void> {
-    const { shards } = await this.#syncer.sync(listed);
+    const { shards, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
+    if (created > 0) this.#liveness.changed();
     for (const shard of shards) {
       const range = shard.HashKeyRange;
       if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {
@@ -259,8 +301,8 @@ export class KinesisConsumer {
     }
   }
 
-  async #take(): Promise<void> {
-    const taken = await this.#taker.takeLeases();
+  async #take(deadWorkers?: ReadonlySet<string>): Promise<void> {
+    const taken = await this.#taker.takeLeases(deadWorkers);
     for (const { lease, stolen } of taken) {
       this.#counters.leasesTaken++;
       if (stolen) this.#counters.leasesStolen++;
@@ -360,6 +402,7 @@ export class KinesisConsumer {
     }
     const ids = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
     await this.#store.addChildShardIds(shardId, ids);
+    this.#liveness.changed();
   }
 
   async #release(shardId: string): Promise<void> {
@@ -395,6 +438,7 @@ export class KinesisConsumer {
 
   #onLeaseLost(lease: Lease, reason: LeaseLossReason): void {
     const entry = this.#consumers.get(lease.leaseKey);
+    if (reason === 'handed-off' || reason === 'released') this.#liveness.changed();
     if (reason === 'handed-off') {
       this.#counters.leasesHandedOff++;
       this.#events.emit('leaseHandedOff', { shardId: lease.leaseKey, to: lease.leaseOwner ?? '' });

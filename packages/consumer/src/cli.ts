@@ -2,14 +2,15 @@
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { measureLag } from './cli/lag.js';
-import { formatLeaseReport } from './cli/leaseReport.js';
 /**
  * `shardline leases --table NAME`: prints a lease table (Shardline's or the Java KCL 2.x's): shard, owner,
  * counter, checkpoint, parent/child lineage, and with `--lag --stream NAME` how far each checkpoint is
  * behind. Region and credentials come from the standard AWS SDK chain; `--endpoint` points at a local
  * DynamoDB (and `--kinesis-endpoint` at a local Kinesis).
  */
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { measureLag } from './cli/lag.js';
+import { formatLeaseReport } from './cli/leaseReport.js';
 import { ConsumerError } from './errors.js';
 import { DynamoDBLeaseStore } from './leases/DynamoDBLeaseStore.js';
 
@@ -47,7 +48,14 @@ export async function main(argv: string[]): Promise<number> {
   const kinesis = values.lag
     ? new KinesisClient({
         ...region,
-        ...(values['kinesis-endpoint'] ? { endpoint: values['kinesis-endpoint'] } : {}),
+        // A local endpoint (kinesis-local) speaks HTTP/1.1; the SDK's default Kinesis handler is HTTP/2,
+        // whose session fails on larger GetRecords answers there.
+        ...(values['kinesis-endpoint']
+          ? {
+              endpoint: values['kinesis-endpoint'],
+              requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, socketTimeout: 30_000 }),
+            }
+          : {}),
       })
     : undefined;
   try {

@@ -35,6 +35,14 @@ export interface MetricsSnapshot {
   /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts). */
   leaseTableWrites: number;
   leaseTableReads: number;
+  /**
+   * Capacity units the lease and heartbeat tables reported (`ReturnConsumedCapacity`) for this worker's calls;
+   * writes whose condition failed are not included (DynamoDB charges them too).
+   */
+  leaseTableReadUnits: number;
+  leaseTableWriteUnits: number;
+  /** Workers this one sees alive by their heartbeats, itself included. */
+  liveWorkers: number;
 }
 
 /** Mutable counters behind {@link MetricsSnapshot}. */

@@ -41,8 +41,23 @@ export interface KinesisConsumerOptions {
    * it expires locally between two renewal rounds. @defaultValue `failoverTimeMs / 3`
    */
   renewIntervalMs?: number;
-  /** How often the lease table is scanned to take or steal leases. @defaultValue `failoverTimeMs / 4` */
+  /**
+   * How often the small heartbeat table is read to notice dead workers and lease changes (released,
+   * transferred, created leases); the lease table is scanned right after such a change.
+   * @defaultValue `failoverTimeMs / 10`
+   */
   takerIntervalMs?: number;
+  /**
+   * The lease table is scanned (eventually consistent) at least this often even when nothing calls for it:
+   * it catches leases of workers without a heartbeat record (Java KCL workers) and balances slowly drifting
+   * load. @defaultValue `3 * failoverTimeMs`
+   */
+  leaseScanIntervalMs?: number;
+  /**
+   * The heartbeat table beside the lease table: one small item per live worker.
+   * @defaultValue `` `${applicationName}-Workers` ``
+   */
+  workerTableName?: string;
   /** How often ListShards is compared with the lease table to create missing leases. @defaultValue `60_000` */
   shardSyncIntervalMs?: number;
   /** How often a child shard checks whether its parents have reached SHARD_END. @defaultValue `1_000` */
@@ -92,6 +107,8 @@ export interface ResolvedOptions {
   failoverTimeMs: number;
   renewIntervalMs: number;
   takerIntervalMs: number;
+  leaseScanIntervalMs: number;
+  workerTableName: string;
   shardSyncIntervalMs: number;
   parentPollIntervalMs: number;
   maxLeasesForWorker: number;
@@ -163,6 +180,12 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     10,
     Math.floor(failoverTimeMs / 2),
   );
+  const workerTableName = options.workerTableName ?? `${options.applicationName}-Workers`;
+  if (typeof workerTableName !== 'string' || !TABLE_NAME.test(workerTableName)) {
+    throw new ConfigurationError(
+      `workerTableName must be 3-255 characters of a-z, A-Z, 0-9, _ . - (got ${JSON.stringify(workerTableName)}); set it when applicationName is longer than 247 characters`,
+    );
+  }
   const retry = options.processingRetry ?? {};
   const onProcessingFailure = options.onProcessingFailure ?? 'release';
   if (onProcessingFailure !== 'release' && onProcessingFailure !== 'skip') {
@@ -183,10 +206,18 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     takerIntervalMs: int(
       'takerIntervalMs',
       options.takerIntervalMs,
-      Math.floor(failoverTimeMs / 4),
+      Math.max(10, Math.floor(failoverTimeMs / 10)),
       10,
       3_600_000,
     ),
+    leaseScanIntervalMs: int(
+      'leaseScanIntervalMs',
+      options.leaseScanIntervalMs,
+      Math.min(3 * failoverTimeMs, 3_600_000),
+      10,
+      3_600_000,
+    ),
+    workerTableName,
     shardSyncIntervalMs: int('shardSyncIntervalMs', options.shardSyncIntervalMs, 60_000, 100, 86_400_000),
     parentPollIntervalMs: int('parentPollIntervalMs', options.parentPollIntervalMs, 1_000, 10, 600_000),
     maxLeasesForWorker: int(

@@ -53,6 +53,8 @@ describe('injected faults', () => {
         {
           name: 'condition',
           operations: ['UpdateItem'],
+          // On the lease table (the heartbeat table has no conditions to fail).
+          match: (call) => call.input.TableName === applicationName,
           skip: 3,
           times: 2,
           action: Faults.conditionalCheckFailed(),

@@ -12,6 +12,7 @@ export const FAST = {
   failoverTimeMs: 2_000,
   renewIntervalMs: 400,
   takerIntervalMs: 300,
+  leaseScanIntervalMs: 1_000,
   shardSyncIntervalMs: 1_000,
   parentPollIntervalMs: 100,
   idleTimeBetweenReadsMs: 100,

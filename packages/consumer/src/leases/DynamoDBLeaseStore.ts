@@ -1,21 +1,17 @@
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  CreateTableCommand,
-  DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  ResourceInUseException,
-  ResourceNotFoundException,
   ScanCommand,
   UpdateItemCommand,
   type UpdateItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
-import { sleep } from '../backoff.js';
 import { LeaseTableError } from '../errors.js';
 import type { Lease, NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
+import { ensureTable } from './tables.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -27,6 +23,12 @@ export interface DynamoDBLeaseStoreOptions {
   tableActiveTimeoutMs?: number;
   /** At most this many Scan pages per `listLeases` (bounds a runaway table). @defaultValue `1_000` */
   maxScanPages?: number;
+  /**
+   * Read the whole table with strongly consistent scans (twice the read units). Taking leases never needs it:
+   * a stale item can only delay an expiry or lose a conditional write.
+   * @defaultValue `false`
+   */
+  consistentScans?: boolean;
 }
 
 /**
@@ -36,47 +38,22 @@ export interface DynamoDBLeaseStoreOptions {
 export class DynamoDBLeaseStore implements LeaseStore {
   readonly tableName: string;
   /** Write and read request counts, for metrics and the writes-per-lease benchmark. */
-  readonly stats = { writes: 0, reads: 0 };
+  readonly stats = { writes: 0, reads: 0, readUnits: 0, writeUnits: 0 };
   readonly #client: DynamoDBClient;
   readonly #activeTimeoutMs: number;
   readonly #maxScanPages: number;
+  readonly #consistentScans: boolean;
 
   constructor(options: DynamoDBLeaseStoreOptions) {
     this.#client = options.client;
     this.tableName = options.tableName;
     this.#activeTimeoutMs = options.tableActiveTimeoutMs ?? 60_000;
     this.#maxScanPages = options.maxScanPages ?? 1_000;
+    this.#consistentScans = options.consistentScans ?? false;
   }
 
-  async ensureTable(): Promise<void> {
-    const status = await this.#tableStatus();
-    if (status === undefined) {
-      try {
-        await this.#client.send(
-          new CreateTableCommand({
-            TableName: this.tableName,
-            AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
-            KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
-            BillingMode: 'PAY_PER_REQUEST',
-          }),
-        );
-      } catch (error) {
-        // Another worker created it first: fine, wait for it like our own.
-        if (!(error instanceof ResourceInUseException)) {
-          throw new LeaseTableError(`lease table ${this.tableName}: CreateTable failed`, error);
-        }
-      }
-    }
-    const deadline = Date.now() + this.#activeTimeoutMs;
-    while ((await this.#tableStatus()) !== 'ACTIVE') {
-      if (Date.now() >= deadline) {
-        throw new LeaseTableError(
-          `lease table ${this.tableName} not ACTIVE after ${this.#activeTimeoutMs} ms`,
-          undefined,
-        );
-      }
-      await sleep(250);
-    }
+  ensureTable(): Promise<void> {
+    return ensureTable(this.#client, this.tableName, 'leaseKey', this.#activeTimeoutMs);
   }
 
   async listLeases(): Promise<Lease[]> {
@@ -86,7 +63,12 @@ export class DynamoDBLeaseStore implements LeaseStore {
       this.stats.reads++;
       const response = await this.#call('Scan', () =>
         this.#client.send(
-          new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+          new ScanCommand({
+            TableName: this.tableName,
+            ConsistentRead: this.#consistentScans,
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
         ),
       );
       for (const item of response.Items ?? []) leases.push(fromItem(item));
@@ -104,7 +86,12 @@ export class DynamoDBLeaseStore implements LeaseStore {
     this.stats.reads++;
     const response = await this.#call('GetItem', () =>
       this.#client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }),
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: key(leaseKey),
+          ConsistentRead: true,
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
       ),
     );
     return response.Item ? fromItem(response.Item) : undefined;
@@ -128,6 +115,7 @@ export class DynamoDBLeaseStore implements LeaseStore {
           TableName: this.tableName,
           Item: item,
           ConditionExpression: 'attribute_not_exists(leaseKey)',
+          ReturnConsumedCapacity: 'TOTAL',
         }),
       ),
     );
@@ -275,15 +263,19 @@ export class DynamoDBLeaseStore implements LeaseStore {
     const ok = await this.#conditional(async () => {
       const response = await this.#update(leaseKey, spec, 'ALL_NEW');
       attributes = response.Attributes;
+      return response;
     });
     return ok && attributes ? fromItem(attributes) : undefined;
   }
 
   /** Runs a conditional write: true when it applied, false when the condition failed. */
-  async #conditional(write: () => Promise<unknown>): Promise<boolean> {
+  async #conditional(
+    write: () => Promise<{ ConsumedCapacity?: { CapacityUnits?: number | undefined } | undefined }>,
+  ): Promise<boolean> {
     this.stats.writes++;
     try {
-      await write();
+      const response = await write();
+      this.stats.writeUnits += response.ConsumedCapacity?.CapacityUnits ?? 0;
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
@@ -292,9 +284,14 @@ export class DynamoDBLeaseStore implements LeaseStore {
   }
 
   /** Runs a read; a failure becomes a {@link LeaseTableError} classified by its AWS error. */
-  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  async #call<T extends { ConsumedCapacity?: { CapacityUnits?: number | undefined } | undefined }>(
+    operation: string,
+    send: () => Promise<T>,
+  ): Promise<T> {
     try {
-      return await send();
+      const response = await send();
+      this.stats.readUnits += response.ConsumedCapacity?.CapacityUnits ?? 0;
+      return response;
     } catch (error) {
       throw new LeaseTableError(`lease table ${this.tableName}: ${operation} failed`, error);
     }
@@ -312,20 +309,11 @@ export class DynamoDBLeaseStore implements LeaseStore {
         UpdateExpression: spec.update,
         ConditionExpression: spec.condition,
         ExpressionAttributeValues: spec.values,
+        ReturnConsumedCapacity: 'TOTAL',
         // Free of charge (no read units): tells a holder of a handoff request at its own renewal.
         ...(returnValues ? { ReturnValues: returnValues } : {}),
       }),
     );
-  }
-
-  async #tableStatus(): Promise<string | undefined> {
-    try {
-      const { Table } = await this.#client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      return Table?.TableStatus ?? 'UNKNOWN';
-    } catch (error) {
-      if (error instanceof ResourceNotFoundException) return undefined;
-      throw new LeaseTableError(`lease table ${this.tableName}: DescribeTable failed`, error);
-    }
   }
 }
 

@@ -32,6 +32,12 @@ export interface LeaseRenewerOptions {
    */
   onHandoffRequested?: (lease: Lease) => void;
   onRenewed?: () => void;
+  /**
+   * Also hold leases only while this worker's last heartbeat (see {@link LeaseRenewer.heartbeatSent}) was sent
+   * less than `failoverTimeMs` ago: other workers judge a worker dead when its heartbeat stands still that long
+   * and may then take its leases, so it must have stopped by then. @defaultValue `false`
+   */
+  fenceOnHeartbeat?: boolean;
   onError?: (error: unknown, leaseKey: string) => void;
 }
 
@@ -44,6 +50,7 @@ export interface LeaseRenewerOptions {
 export class LeaseRenewer {
   readonly #options: LeaseRenewerOptions;
   readonly #held = new Map<string, HeldLease>();
+  #heartbeatSentAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: LeaseRenewerOptions) {
     this.#options = options;
@@ -62,10 +69,28 @@ export class LeaseRenewer {
     return this.#held.size;
   }
 
-  /** The current lease if this worker still holds it (and has renewed it in time). */
+  /** A heartbeat sent at `sentAt` (local monotonic time) landed: leases stay held until `sentAt + failoverTimeMs`. */
+  heartbeatSent(sentAt: number): void {
+    if (sentAt > this.#heartbeatSentAt) this.#heartbeatSentAt = sentAt;
+  }
+
+  /** Whether the heartbeat fence still lets this worker hold leases (always, without `fenceOnHeartbeat`). */
+  get heartbeatCurrent(): boolean {
+    return (
+      !this.#options.fenceOnHeartbeat ||
+      this.#options.now() - this.#heartbeatSentAt < this.#options.failoverTimeMs
+    );
+  }
+
+  /** The current lease if this worker still holds it (and has renewed it, and its heartbeat, in time). */
   get(leaseKey: string): Lease | undefined {
     const held = this.#held.get(leaseKey);
     if (!held) return undefined;
+    if (!this.heartbeatCurrent) {
+      // Others may already count this worker as dead: every lease goes, not just this one.
+      for (const key of [...this.#held.keys()]) this.#drop(key, 'expired');
+      return undefined;
+    }
     if (this.#options.now() - held.lastWriteSentAt >= this.#options.failoverTimeMs) {
       this.#drop(leaseKey, 'expired');
       return undefined;

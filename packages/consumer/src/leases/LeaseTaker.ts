@@ -1,4 +1,4 @@
-import { isFinished, type Lease } from './Lease.js';
+import { actualOwner, isFinished, type Lease } from './Lease.js';
 import type { LeaseRenewer } from './LeaseRenewer.js';
 import type { LeaseStore } from './LeaseStore.js';
 
@@ -38,6 +38,8 @@ export interface TakenLease {
   stolen: boolean;
 }
 
+const NO_WORKERS: ReadonlySet<string> = new Set();
+
 interface Observation {
   counter: number;
   /** Local monotonic time at which this worker first saw the current counter value. */
@@ -55,6 +57,8 @@ interface Observation {
 export class LeaseTaker {
   readonly #options: LeaseTakerOptions;
   readonly #seen = new Map<string, Observation>();
+  /** The leases as the last scan read them (shard sync reuses them instead of scanning again). */
+  lastScan: readonly Lease[] | undefined;
   /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */
   readonly #asked = new Map<string, number>();
 
@@ -62,15 +66,23 @@ export class LeaseTaker {
     this.#options = options;
   }
 
-  /** One taker cycle: scan, judge expiry by our own clock, take or ask. Store errors reject the scan. */
-  async takeLeases(): Promise<TakenLease[]> {
+  /**
+   * One taker cycle: scan, judge expiry by our own clock, take or ask. Store errors reject the scan. The leases
+   * of `deadWorkers` (confirmed dead by their heartbeats) count as expired whatever their counters say.
+   */
+  async takeLeases(deadWorkers: ReadonlySet<string> = NO_WORKERS): Promise<TakenLease[]> {
     const { workerId, now } = this.#options;
     const leases = await this.#options.store.listLeases();
+    this.lastScan = leases;
     // Dated when the scan returned, not when it started: the holder dates its lease from when its write was
     // sent, so the observer's date must never be the earlier one.
     const scannedAt = now();
     this.#observe(leases, scannedAt);
     const busy = this.#options.isBusy ?? (() => false);
+    const expired = (lease: Lease): boolean => {
+      const holder = actualOwner(lease);
+      return (holder !== undefined && deadWorkers.has(holder)) || this.#expired(lease);
+    };
 
     const held = new Set(this.#options.renewer.heldKeys());
     const active = leases.filter((lease) => !isFinished(lease));
@@ -91,9 +103,8 @@ export class LeaseTaker {
           const since = this.#asked.get(key) ?? scannedAt;
           this.#asked.set(key, since);
           const overdue = scannedAt - since >= this.#options.handoffTimeoutMs + this.#options.failoverTimeMs;
-          if ((this.#expired(lease) || overdue) && !busy(key))
-            mineToTake.push({ lease, forced: !this.#expired(lease) });
-        } else if (lease.checkpointOwner !== workerId && this.#expired(lease) && !busy(key)) {
+          if ((expired(lease) || overdue) && !busy(key)) mineToTake.push({ lease, forced: !expired(lease) });
+        } else if (lease.checkpointOwner !== workerId && expired(lease) && !busy(key)) {
           free.push(lease); // its previous owner died mid-handoff: free for anyone (as in the KCL 3.5)
         } else if (owner !== undefined) {
           group(load, owner, lease);
@@ -108,7 +119,7 @@ export class LeaseTaker {
         // Handed over to us, or ours in the table but let expire locally: take it (back).
         mine++;
         if (!busy(key)) mineToTake.push({ lease, forced: false });
-      } else if (owner === undefined || this.#expired(lease)) {
+      } else if (owner === undefined || expired(lease)) {
         if (!busy(key)) free.push(lease);
       } else {
         group(load, owner, lease);

@@ -5,7 +5,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { StreamError } from '../errors.js';
-import type { NewLease } from './Lease.js';
+import type { Lease, NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
 
 /** How the stream is addressed in Kinesis calls: by name or by ARN. */
@@ -42,10 +42,13 @@ export class ShardSyncer {
     this.#options = options;
   }
 
-  /** Creates the missing leases; `listed` (from {@link listShards}) saves the listing when the caller has one. */
-  async sync(listed?: Shard[]): Promise<SyncResult> {
+  /**
+   * Creates the missing leases. `listed` (from {@link listShards}) saves the listing when the caller has one, and
+   * `known` a lease scan: a stale one costs at most a few creations that lose their condition.
+   */
+  async sync(listed?: Shard[], known?: readonly Lease[]): Promise<SyncResult> {
     const shards = listed ?? (await this.listShards());
-    const leases = await this.#options.store.listLeases();
+    const leases = known ?? (await this.#options.store.listLeases());
     const leased = new Set(leases.map((lease) => lease.leaseKey));
     let created = 0;
     for (const shard of parentsFirst(shards)) {
