@@ -5,6 +5,7 @@ import { ConsumerError } from './errors.js';
 import { type ConsumerEventName, type ConsumerListener, TypedEvents } from './events.js';
 import { DynamoDBLeaseStore } from './leases/DynamoDBLeaseStore.js';
 import type { Lease } from './leases/Lease.js';
+import { LeaseCleaner } from './leases/LeaseCleaner.js';
 import { type LeaseLossReason, LeaseRenewer } from './leases/LeaseRenewer.js';
 import { LeaseTaker } from './leases/LeaseTaker.js';
 import { ShardSyncer } from './leases/ShardSyncer.js';
@@ -46,6 +47,7 @@ export class KinesisConsumer {
   readonly #renewer: LeaseRenewer;
   readonly #taker: LeaseTaker;
   readonly #syncer: ShardSyncer;
+  readonly #cleaner: LeaseCleaner | undefined;
   readonly #processorFor: (shardId: string) => RecordProcessor;
   readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
   readonly #hashRanges = new Map<string, HashKeyRange>();
@@ -94,6 +96,24 @@ export class KinesisConsumer {
       initialCheckpoint: typeof initial === 'object' ? 'AT_TIMESTAMP' : initial,
       signal: this.#loopsAbort.signal,
     });
+    this.#cleaner =
+      o.maxLeaseDeletesPerSync === 0
+        ? undefined
+        : new LeaseCleaner({
+            store: this.#store,
+            kinesis: o.kinesisClient,
+            stream: o.stream,
+            failoverTimeMs: o.failoverTimeMs,
+            maxDeletesPerRun: o.maxLeaseDeletesPerSync,
+            now,
+            signal: this.#loopsAbort.signal,
+            onDeleted: (lease, reason) => {
+              this.#counters.leasesDeleted++;
+              this.#events.emit('leaseDeleted', { shardId: lease.leaseKey, reason });
+              this.#options.logger.info?.('lease deleted', { shardId: lease.leaseKey, reason });
+            },
+            onError: (error, operation, shardId) => this.#events.emit('error', { operation, error, shardId }),
+          });
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -132,7 +152,7 @@ export class KinesisConsumer {
     this.#loops.push(
       this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renewer.renewAll()),
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#take()),
-      this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#sync(), true),
+      this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#sync(true), true),
     );
     this.#options.logger.info?.('consumer started', { workerId: this.workerId });
     this.#events.emit('started', { workerId: this.workerId });
@@ -196,6 +216,7 @@ export class KinesisConsumer {
       leasesStolen: c.leasesStolen,
       leasesLost: c.leasesLost,
       leasesReleased: c.leasesReleased,
+      leasesDeleted: c.leasesDeleted,
       processingErrors: c.processingErrors,
       recordsFilteredOutOfRange: c.recordsFilteredOutOfRange,
       getRecordsThrottles: c.getRecordsThrottles,
@@ -229,8 +250,9 @@ export class KinesisConsumer {
     }
   }
 
-  async #sync(): Promise<void> {
-    const { shards } = await this.#syncer.sync();
+  /** Creates missing leases; with `clean`, then deletes leases no longer needed, on the same reads. */
+  async #sync(clean = false): Promise<void> {
+    const { shards, leases } = await this.#syncer.sync();
     for (const shard of shards) {
       const range = shard.HashKeyRange;
       if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {
@@ -240,6 +262,7 @@ export class KinesisConsumer {
         });
       }
     }
+    if (clean) await this.#cleaner?.clean({ shards, leases });
   }
 
   async #take(): Promise<void> {

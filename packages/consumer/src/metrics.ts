@@ -25,10 +25,12 @@ export interface MetricsSnapshot {
   leasesStolen: number;
   leasesLost: number;
   leasesReleased: number;
+  /** Leases this worker deleted from the table (lease cleanup). */
+  leasesDeleted: number;
   processingErrors: number;
   recordsFilteredOutOfRange: number;
   getRecordsThrottles: number;
-  /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts). */
+  /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts, deletes). */
   leaseTableWrites: number;
   leaseTableReads: number;
 }
@@ -43,6 +45,7 @@ export class Counters {
   leasesStolen = 0;
   leasesLost = 0;
   leasesReleased = 0;
+  leasesDeleted = 0;
   processingErrors = 0;
   recordsFilteredOutOfRange = 0;
   getRecordsThrottles = 0;
