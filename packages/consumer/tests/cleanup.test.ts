@@ -235,7 +235,8 @@ describe('lease cleanup', () => {
       await producer;
       await Promise.all(workers.map((worker) => worker.stop({ timeoutMs: 5_000 })));
     }
-  });
+    // About 25 s here (most of it the emulator resharding); the margin is for a loaded machine.
+  }, 90_000);
 
   it('deletes garbage leases (shards the stream never had), owned or not, and nothing else', async () => {
     const streamName = uniqueName('garbage');
