@@ -65,6 +65,7 @@ describe('least-privilege IAM policies', () => {
     recordOperations(consumerKinesis, 'kinesis', consumerOps);
     recordOperations(consumerDynamo, 'dynamodb', consumerOps);
     let processed = 0;
+    let leasesDeleted = 0;
     const consumer = new KinesisConsumer({
       kinesisClient: consumerKinesis,
       dynamoDBClient: consumerDynamo,
@@ -78,6 +79,9 @@ describe('least-privilege IAM policies', () => {
       processor: async (records) => {
         processed += records.length;
       },
+    });
+    consumer.on('leaseDeleted', () => {
+      leasesDeleted++;
     });
     await consumer.start();
     try {
@@ -105,6 +109,8 @@ describe('least-privilege IAM policies', () => {
       await put(30);
       await producer.flush();
       await until(() => processed >= 60, 30_000);
+      // Lease cleanup: the parents go once their children have checkpointed (DeleteItem).
+      await until(() => leasesDeleted > 0, 30_000);
     } finally {
       await producer.close();
       await consumer.stop({ timeoutMs: 10_000 });

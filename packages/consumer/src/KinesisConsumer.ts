@@ -6,6 +6,7 @@ import { type ConsumerEventName, type ConsumerListener, TypedEvents } from './ev
 import { DynamoDBLeaseStore } from './leases/DynamoDBLeaseStore.js';
 import { DynamoDBWorkerStore } from './leases/DynamoDBWorkerStore.js';
 import type { Lease } from './leases/Lease.js';
+import { LeaseCleaner } from './leases/LeaseCleaner.js';
 import { type LeaseLossReason, LeaseRenewer } from './leases/LeaseRenewer.js';
 import { LeaseTaker } from './leases/LeaseTaker.js';
 import { ShardSyncer } from './leases/ShardSyncer.js';
@@ -52,6 +53,7 @@ export class KinesisConsumer {
   readonly #liveness: WorkerLiveness;
   /** Local time after which the lease table is due for its periodic scan. */
   #nextLeaseScanAt = 0;
+  readonly #cleaner: LeaseCleaner | undefined;
   readonly #processorFor: (shardId: string) => RecordProcessor;
   readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
   readonly #hashRanges = new Map<string, HashKeyRange>();
@@ -120,6 +122,24 @@ export class KinesisConsumer {
       initialCheckpoint: typeof initial === 'object' ? 'AT_TIMESTAMP' : initial,
       signal: this.#loopsAbort.signal,
     });
+    this.#cleaner =
+      o.maxLeaseDeletesPerSync === 0
+        ? undefined
+        : new LeaseCleaner({
+            store: this.#store,
+            kinesis: o.kinesisClient,
+            stream: o.stream,
+            failoverTimeMs: o.failoverTimeMs,
+            maxDeletesPerRun: o.maxLeaseDeletesPerSync,
+            now,
+            signal: this.#loopsAbort.signal,
+            onDeleted: (lease, reason) => {
+              this.#counters.leasesDeleted++;
+              this.#events.emit('leaseDeleted', { shardId: lease.leaseKey, reason });
+              this.#options.logger.info?.('lease deleted', { shardId: lease.leaseKey, reason });
+            },
+            onError: (error, operation, shardId) => this.#events.emit('error', { operation, error, shardId }),
+          });
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -165,7 +185,13 @@ export class KinesisConsumer {
     this.#loops.push(
       this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renew()),
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
-      this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#sync(), true),
+      this.#loop(
+        this.#loopsAbort.signal,
+        o.shardSyncIntervalMs,
+        'shardSync',
+        () => this.#sync(undefined, true),
+        true,
+      ),
     );
     this.#options.logger.info?.('consumer started', { workerId: this.workerId });
     this.#events.emit('started', { workerId: this.workerId });
@@ -232,6 +258,7 @@ export class KinesisConsumer {
       leasesReleased: c.leasesReleased,
       handoffsRequested: c.handoffsRequested,
       leasesHandedOff: c.leasesHandedOff,
+      leasesDeleted: c.leasesDeleted,
       processingErrors: c.processingErrors,
       recordsFilteredOutOfRange: c.recordsFilteredOutOfRange,
       getRecordsThrottles: c.getRecordsThrottles,
@@ -287,8 +314,12 @@ export class KinesisConsumer {
     await this.#take(look.dead);
   }
 
-  async #sync(listed?: Shard[]): Promise<void> {
-    const { shards, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
+  /**
+   * Creates missing leases (on the taker's last lease scan: no scan of its own); with `clean`, then deletes
+   * leases no longer needed, on the same reads.
+   */
+  async #sync(listed?: Shard[], clean = false): Promise<void> {
+    const { shards, leases, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
     if (created > 0) this.#liveness.changed();
     for (const shard of shards) {
       const range = shard.HashKeyRange;
@@ -299,6 +330,7 @@ export class KinesisConsumer {
         });
       }
     }
+    if (clean) await this.#cleaner?.clean({ shards, leases });
   }
 
   async #take(deadWorkers?: ReadonlySet<string>): Promise<void> {

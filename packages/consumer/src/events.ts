@@ -22,6 +22,11 @@ export interface ConsumerEvents {
   leaseLost: { shardId: string; reason: 'taken' | 'expired' };
   /** This worker gave a lease up (shard finished, processing given up, or stop()). */
   leaseReleased: { shardId: string };
+  /**
+   * This worker deleted a lease from the table (lease cleanup): `finished` when the shard was read to its end
+   * and every child's lease is checkpointed past its start, `garbage` when Kinesis no longer has the shard.
+   */
+  leaseDeleted: { shardId: string; reason: 'finished' | 'garbage' };
   /** A shard was read to its end and checkpointed at SHARD_END; its children may now start. */
   shardEnded: { shardId: string; childShardIds: string[] };
   /** A checkpoint was written. */

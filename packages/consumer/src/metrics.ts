@@ -29,10 +29,12 @@ export interface MetricsSnapshot {
   handoffsRequested: number;
   /** Leases this worker transferred to a worker that asked for them, after checkpointing. */
   leasesHandedOff: number;
+  /** Leases this worker deleted from the table (lease cleanup). */
+  leasesDeleted: number;
   processingErrors: number;
   recordsFilteredOutOfRange: number;
   getRecordsThrottles: number;
-  /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts). */
+  /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts, deletes). */
   leaseTableWrites: number;
   leaseTableReads: number;
   /**
@@ -57,6 +59,7 @@ export class Counters {
   leasesReleased = 0;
   handoffsRequested = 0;
   leasesHandedOff = 0;
+  leasesDeleted = 0;
   processingErrors = 0;
   recordsFilteredOutOfRange = 0;
   getRecordsThrottles = 0;

@@ -58,8 +58,18 @@ export interface KinesisConsumerOptions {
    * @defaultValue `` `${applicationName}-Workers` ``
    */
   workerTableName?: string;
-  /** How often ListShards is compared with the lease table to create missing leases. @defaultValue `60_000` */
+  /**
+   * How often ListShards is compared with the lease table to create missing leases (and, on the same reads,
+   * to clean up leases no longer needed). @defaultValue `60_000`
+   */
   shardSyncIntervalMs?: number;
+  /**
+   * Lease cleanup: at most this many leases deleted per shard sync by this worker; `0` turns cleanup off.
+   * Deleted are finished (`SHARD_END`) leases whose children's leases are all checkpointed past their start,
+   * and leases of shards Kinesis no longer has. Needs `dynamodb:DeleteItem` on the lease table.
+   * @defaultValue `20`
+   */
+  maxLeaseDeletesPerSync?: number;
   /** How often a child shard checks whether its parents have reached SHARD_END. @defaultValue `1_000` */
   parentPollIntervalMs?: number;
   /** Upper bound of leases this worker holds. @defaultValue `Number.MAX_SAFE_INTEGER` (no cap) */
@@ -110,6 +120,7 @@ export interface ResolvedOptions {
   leaseScanIntervalMs: number;
   workerTableName: string;
   shardSyncIntervalMs: number;
+  maxLeaseDeletesPerSync: number;
   parentPollIntervalMs: number;
   maxLeasesForWorker: number;
   maxLeasesToStealAtOnce: number;
@@ -219,6 +230,7 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     ),
     workerTableName,
     shardSyncIntervalMs: int('shardSyncIntervalMs', options.shardSyncIntervalMs, 60_000, 100, 86_400_000),
+    maxLeaseDeletesPerSync: int('maxLeaseDeletesPerSync', options.maxLeaseDeletesPerSync, 20, 0, 1_000),
     parentPollIntervalMs: int('parentPollIntervalMs', options.parentPollIntervalMs, 1_000, 10, 600_000),
     maxLeasesForWorker: int(
       'maxLeasesForWorker',

@@ -149,4 +149,30 @@ describe('DynamoDBLeaseStore', () => {
     await store.addChildShardIds('parent', ['c2']);
     expect([...((await store.getLease('parent'))?.childShardIds ?? [])].sort()).toEqual(['c1', 'c2']);
   });
+
+  it('deleteLease deletes only the lease as read (counter, checkpoint, owner); a lost race is false', async () => {
+    await store.createLeaseIfNotExists({ leaseKey: 'done', checkpoint: 'TRIM_HORIZON' });
+    const created = await store.getLease('done');
+    if (!created) throw new Error('missing lease');
+    const taken = await store.takeLease(created, 'w1');
+    if (!taken) throw new Error('not taken');
+    const finished = await store.checkpoint(taken, 'w1', 'SHARD_END', 0);
+    if (!finished) throw new Error('not checkpointed');
+    // Stale views: an older counter, another checkpoint, no owner, another owner.
+    expect(await store.deleteLease(taken)).toBe(false);
+    expect(await store.deleteLease({ ...finished, checkpoint: '123' })).toBe(false);
+    expect(await store.deleteLease({ ...finished, leaseOwner: undefined })).toBe(false);
+    expect(await store.deleteLease({ ...finished, leaseOwner: 'w2' })).toBe(false);
+    expect(await store.getLease('done')).toBeDefined();
+    expect(await store.evictLease(finished, 'w1')).toBe(true);
+    // Still owned in this view, but released in the table: not as read.
+    expect(await store.deleteLease({ ...finished, leaseCounter: finished.leaseCounter + 1 })).toBe(false);
+    const released = await store.getLease('done');
+    if (!released) throw new Error('missing lease');
+    expect(await store.deleteLease(released)).toBe(true);
+    expect(await store.getLease('done')).toBeUndefined();
+    // Gone: a second delete (another worker, or a retry) is a lost race, not an error, and creates nothing.
+    expect(await store.deleteLease(released)).toBe(false);
+    expect(await store.getLease('done')).toBeUndefined();
+  });
 });

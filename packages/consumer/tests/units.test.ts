@@ -34,6 +34,8 @@ describe('options', () => {
     [{ initialPosition: 'EARLIEST' }, /initialPosition/],
     [{ processingRetry: { maxAttempts: 0 } }, /maxAttempts/],
     [{ onProcessingFailure: 'ignore' }, /onProcessingFailure/],
+    [{ maxLeaseDeletesPerSync: -1 }, /maxLeaseDeletesPerSync must be an integer in 0\.\.1000/],
+    [{ maxLeaseDeletesPerSync: 2.5 }, /maxLeaseDeletesPerSync/],
   ])('rejects %o', (patch, message) => {
     const options = { ...base, ...patch } as unknown as KinesisConsumerOptions;
     expect(() => new KinesisConsumer(options)).toThrow(ConfigurationError);

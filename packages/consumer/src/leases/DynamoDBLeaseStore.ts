@@ -1,6 +1,7 @@
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -235,6 +236,31 @@ export class DynamoDBLeaseStore implements LeaseStore {
         condition: 'attribute_exists(leaseKey)',
         values: { ':children': { SS: [...childShardIds] } },
       }),
+    );
+  }
+
+  async deleteLease(lease: Lease): Promise<boolean> {
+    // Every write bumps the counter except addChildShardIds (harmless here) and a KCL 3.x graceful handoff,
+    // which sets the owner alone: hence the owner in the condition too.
+    const values: Record<string, AttributeValue> = {
+      ':counter': num(lease.leaseCounter),
+      ':cp': { S: lease.checkpoint },
+    };
+    let condition = 'leaseCounter = :counter AND checkpoint = :cp';
+    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
+    else {
+      condition += ' AND leaseOwner = :owner';
+      values[':owner'] = { S: lease.leaseOwner };
+    }
+    return this.#conditional(() =>
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: key(lease.leaseKey),
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
+        }),
+      ),
     );
   }
 

@@ -46,4 +46,10 @@ export interface LeaseStore {
   ): Promise<Lease | undefined>;
   /** Adds child shard ids to a lease (idempotent; no counter condition, as in the KCL). */
   addChildShardIds(leaseKey: string, childShardIds: readonly string[]): Promise<void>;
+  /**
+   * Deletes the lease if it is still exactly as read: same `leaseCounter` and `checkpoint`, and the same
+   * owner (or still unowned). Returns whether this call deleted it; `false` when it changed meanwhile or is
+   * gone already (deleted by another worker, or by an earlier attempt whose response was lost).
+   */
+  deleteLease(lease: Lease): Promise<boolean>;
 }

@@ -7,6 +7,7 @@ import {
 import { StreamError } from '../errors.js';
 import type { Lease, NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
+import { ancestorsOf, parentLinks } from './lineage.js';
 
 /** How the stream is addressed in Kinesis calls: by name or by ARN. */
 export type StreamRef = { StreamName: string } | { StreamARN: string };
@@ -23,16 +24,19 @@ export interface ShardSyncerOptions {
   signal?: AbortSignal;
 }
 
-/** Result of one sync: the shards seen and how many leases this call created. */
+/** Result of one sync: the shards seen, the leases read before creating any, and how many this call created. */
 export interface SyncResult {
   shards: Shard[];
+  leases: readonly Lease[];
   created: number;
 }
 
 /**
  * Creates leases for shards that have none, parents before children. A shard whose parent has a lease
  * starts at TRIM_HORIZON (the parent's worker reads up to the split, the child continues from there).
- * With LATEST, closed shards without a leased descendant path get no lease. Idempotent and safe to run on
+ * With LATEST, closed shards without a leased descendant path get no lease. A shard with a leased
+ * descendant gets no lease either: it was read to its end before (its lease since deleted by the lease
+ * cleanup) or deliberately started past, and a new lease would read it again. Idempotent and safe to run on
  * every worker at once: creation is PutItem-if-absent and racing creators write identical items.
  */
 export class ShardSyncer {
@@ -50,10 +54,12 @@ export class ShardSyncer {
     const shards = listed ?? (await this.listShards());
     const leases = known ?? (await this.#options.store.listLeases());
     const leased = new Set(leases.map((lease) => lease.leaseKey));
+    // Transitively, through the listing and the leases' parents (a listing may lag behind a reshard).
+    const aboveLeased = ancestorsOf(leased, parentLinks(shards, leases));
     let created = 0;
     for (const shard of parentsFirst(shards)) {
       const shardId = shard.ShardId;
-      if (!shardId || leased.has(shardId)) continue;
+      if (!shardId || leased.has(shardId) || aboveLeased.has(shardId)) continue;
       const parents = parentIds(shard);
       const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
       let checkpoint: string = this.#options.initialCheckpoint;
@@ -65,7 +71,7 @@ export class ShardSyncer {
       if (await this.#options.store.createLeaseIfNotExists(lease)) created++;
       leased.add(shardId);
     }
-    return { shards, created };
+    return { shards, leases, created };
   }
 
   /** Every shard of the stream, open and closed, following pagination. */
