@@ -34,6 +34,8 @@ describe('options', () => {
     [{ initialPosition: 'EARLIEST' }, /initialPosition/],
     [{ processingRetry: { maxAttempts: 0 } }, /maxAttempts/],
     [{ onProcessingFailure: 'ignore' }, /onProcessingFailure/],
+    [{ onProcessingFailure: 'release' }, /'release' was removed/],
+    [{ deadLetter: 'dlq' }, /deadLetter must be a function/],
   ])('rejects %o', (patch, message) => {
     const options = { ...base, ...patch } as unknown as KinesisConsumerOptions;
     expect(() => new KinesisConsumer(options)).toThrow(ConfigurationError);
