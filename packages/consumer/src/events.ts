@@ -25,7 +25,8 @@ export interface ConsumerEvents {
   checkpoint: { shardId: string; sequenceNumber: string; subSequenceNumber: number };
   /**
    * The processor (or the `deadLetter` hook: code `DEAD_LETTER_FAILED`) threw. `attempt` counts the failed
-   * calls on this shard since the last one that succeeded (the backoff grows with it). `record` is the
+   * calls on this shard since the last one that succeeded (the backoff grows with it; for the hook, its
+   * failed calls for that record). `record` is the
    * failing record once known (named by the processor, found by halving the batch, or being dead-lettered)
    * with its failed attempts so far. `willRetry` says whether the processor is given that record again
    * (false when it goes to `deadLetter` or is skipped, or when the consumer is stopping).
