@@ -1,4 +1,5 @@
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import type { ExtendedSequenceNumber } from './types.js';
 
 /** Codes carried by every error this package throws or reports. */
 export type ConsumerErrorCode =
@@ -7,6 +8,8 @@ export type ConsumerErrorCode =
   | 'LEASE_LOST'
   | 'CHECKPOINT_FAILED'
   | 'PROCESSOR_FAILED'
+  | 'RECORD_FAILED'
+  | 'DEAD_LETTER_FAILED'
   | 'SHARD_END_NOT_CHECKPOINTED'
   | 'LEASE_TABLE'
   | 'FETCH_FAILED'
@@ -74,6 +77,77 @@ export class ProcessorError extends ConsumerError {
   constructor(shardId: string, cause: unknown) {
     super('PROCESSOR_FAILED', `processor failed on shard ${shardId}`, { retriable: true, cause });
     this.shardId = shardId;
+  }
+}
+
+/**
+ * Thrown by a processor to name the user record that failed. It says that every record handed to the same
+ * call before `record` was processed, and that `record` was not: retries start at `record`, and after
+ * `processingRetry.maxAttempts` failures of that same record it goes to the `deadLetter` hook (or is
+ * skipped with `onProcessingFailure: 'skip'`, or blocks the shard with the default `'retry'`). Pass the
+ * `UserRecord` itself (or its `sequenceNumber` and `subSequenceNumber`): inside a KPL aggregate the
+ * sub-sequence number tells its user records apart.
+ *
+ * ```ts
+ * processor: async (records) => {
+ *   for (const record of records) {
+ *     try { await handle(record); } catch (error) { throw new RecordFailedError(record, error); }
+ *   }
+ * }
+ * ```
+ */
+export class RecordFailedError extends ConsumerError {
+  /** The record that failed (a copy of its position, not the payload). */
+  readonly record: ExtendedSequenceNumber;
+  constructor(record: ExtendedSequenceNumber, cause?: unknown) {
+    super(
+      'RECORD_FAILED',
+      withCause(`record ${record.sequenceNumber}/${record.subSequenceNumber} failed`, cause),
+      { retriable: true, cause },
+    );
+    this.record = { sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber };
+  }
+}
+
+/**
+ * The record a processor named as failed: a {@link RecordFailedError}, also one from another copy of this
+ * package (recognised by its code and record), else `undefined`.
+ */
+export function failedRecordOf(error: unknown): ExtendedSequenceNumber | undefined {
+  if (error instanceof RecordFailedError) return error.record;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, record } = error as { code?: unknown; record?: Partial<ExtendedSequenceNumber> };
+  if (code !== 'RECORD_FAILED' || typeof record !== 'object' || record === null) return undefined;
+  const { sequenceNumber, subSequenceNumber } = record;
+  if (typeof sequenceNumber !== 'string' || !/^\d+$/.test(sequenceNumber)) return undefined;
+  if (
+    typeof subSequenceNumber !== 'number' ||
+    !Number.isInteger(subSequenceNumber) ||
+    subSequenceNumber < 0
+  ) {
+    return undefined;
+  }
+  return { sequenceNumber, subSequenceNumber };
+}
+
+/**
+ * The `deadLetter` hook threw (or rejected) for a record. Reported through `processingError`; the hook is
+ * called again with backoff for the same record until it resolves: a record is never dropped silently.
+ */
+export class DeadLetterFailedError extends ConsumerError {
+  readonly shardId: string;
+  readonly record: ExtendedSequenceNumber;
+  constructor(shardId: string, record: ExtendedSequenceNumber, cause: unknown) {
+    super(
+      'DEAD_LETTER_FAILED',
+      withCause(
+        `deadLetter failed for record ${record.sequenceNumber}/${record.subSequenceNumber} on shard ${shardId}`,
+        cause,
+      ),
+      { retriable: true, cause },
+    );
+    this.shardId = shardId;
+    this.record = { sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber };
   }
 }
 

@@ -1,5 +1,12 @@
 import type { ConsumerError } from './errors.js';
 
+/** A user record the processor keeps failing on: its position and failed attempts so far. */
+export interface FailingRecordRef {
+  sequenceNumber: string;
+  subSequenceNumber: number;
+  attempts: number;
+}
+
 /** Every event the consumer emits and its payload. */
 export interface ConsumerEvents {
   /** The worker started (table ready, first shard sync done). */
@@ -20,7 +27,7 @@ export interface ConsumerEvents {
   leaseHandedOff: { shardId: string; to: string };
   /** This worker lost a lease: `taken` by another worker, or `expired` because renewals failed. */
   leaseLost: { shardId: string; reason: 'taken' | 'expired' };
-  /** This worker gave a lease up (shard finished, processing given up, or stop()). */
+  /** This worker gave a lease up (shard finished, stop(), or its processor could not be created). */
   leaseReleased: { shardId: string };
   /**
    * This worker deleted a lease from the table (lease cleanup): `finished` when the shard was read to its end
@@ -32,15 +39,45 @@ export interface ConsumerEvents {
   /** A checkpoint was written. */
   checkpoint: { shardId: string; sequenceNumber: string; subSequenceNumber: number };
   /**
-   * The processor threw. `willRetry` says whether the same batch is retried; when retries are exhausted the
-   * lease is released (or, with `onProcessingFailure: 'skip'`, the batch is skipped and `batchSkipped` follows).
+   * The processor (or the `deadLetter` hook: code `DEAD_LETTER_FAILED`) threw. `attempt` counts the failed
+   * calls on this shard since the last one that succeeded (the backoff grows with it; for the hook, its
+   * failed calls for that record). `record` is the
+   * failing record once known (named by the processor, found by halving the batch, or being dead-lettered)
+   * with its failed attempts so far. `willRetry` says whether the processor is given that record again
+   * (false when it goes to `deadLetter` or is skipped, or when the consumer is stopping).
    */
-  processingError: { shardId: string; error: ConsumerError; attempt: number; willRetry: boolean };
-  /** Opt-in only (`onProcessingFailure: 'skip'`): a batch was given up after failing every attempt. */
-  batchSkipped: { shardId: string; records: number; firstSequenceNumber: string; lastSequenceNumber: string };
+  processingError: {
+    shardId: string;
+    error: ConsumerError;
+    attempt: number;
+    willRetry: boolean;
+    record?: FailingRecordRef;
+  };
+  /** `onProcessingFailure: 'skip'`: one user record was moved past after failing `maxAttempts` times. */
+  recordSkipped: FailingRecordRef & { shardId: string; partitionKey: string; error: ConsumerError };
+  /** The `deadLetter` hook accepted a record that failed `maxAttempts` times; it is checkpointed past. */
+  recordDeadLettered: FailingRecordRef & { shardId: string };
+  /**
+   * The shard cannot move past a record: it failed `maxAttempts` times and is being retried (default
+   * `'retry'` policy), or the `deadLetter` hook is failing for it. Emitted at that point and again on each
+   * further failed attempt. `blockedForMs` is the time since the record first failed.
+   */
+  shardBlocked: FailingRecordRef & { shardId: string; blockedForMs: number };
+  /**
+   * A blocked shard moved on: its record was processed or dead-lettered, or this worker stopped consuming
+   * the shard (`stop()`, lease lost; the next owner starts at the same record).
+   */
+  shardUnblocked: FailingRecordRef & {
+    shardId: string;
+    blockedForMs: number;
+    resolution: 'processed' | 'dead-lettered' | 'stopped';
+  };
   /** User records dropped because their hash key is outside the shard's range (after a reshard). */
   recordsFiltered: { shardId: string; count: number };
-  /** A background operation failed and will be retried (renew, take, sync, fetch, release). */
+  /**
+   * A background operation failed and will be retried (renew, take, sync, fetch, release; `checkpoint` when
+   * the checkpoint past a dead-lettered or skipped record failed: the next checkpoint covers it).
+   */
   error: { operation: string; error: unknown; shardId?: string };
 }
 

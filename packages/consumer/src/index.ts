@@ -5,23 +5,27 @@ export {
   ConfigurationError,
   ConsumerError,
   type ConsumerErrorCode,
+  DeadLetterFailedError,
   FetchError,
   isRetriableAwsError,
   LeaseLostError,
   LeaseTableError,
   ProcessorError,
+  RecordFailedError,
   ShardEndNotCheckpointedError,
   StreamError,
 } from './errors.js';
-export type { ConsumerEventName, ConsumerEvents, ConsumerListener } from './events.js';
+export type { ConsumerEventName, ConsumerEvents, ConsumerListener, FailingRecordRef } from './events.js';
 export { KinesisConsumer, type StopOptions } from './KinesisConsumer.js';
 export { DynamoDBLeaseStore, type DynamoDBLeaseStoreOptions } from './leases/DynamoDBLeaseStore.js';
 export type { Lease, NewLease } from './leases/Lease.js';
 export type { LeaseStore } from './leases/LeaseStore.js';
 export type { Checkpointer } from './lifecycle/Checkpointer.js';
-export type { MetricsSnapshot, ShardMetrics } from './metrics.js';
-export type { KinesisConsumerOptions, ProcessingRetryOptions } from './options.js';
+export type { FailingRecord, MetricsSnapshot, ShardMetrics } from './metrics.js';
+export type { KinesisConsumerOptions, ProcessingFailurePolicy, ProcessingRetryOptions } from './options.js';
 export type {
+  DeadLetterContext,
+  DeadLetterHandler,
   HandlerContext,
   InitializeInput,
   LeaseLostInput,

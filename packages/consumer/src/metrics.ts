@@ -9,9 +9,29 @@ export interface ShardMetrics {
   recordsProcessed: number;
   bytesProcessed: number;
   lastCheckpoint: string;
+  /**
+   * The oldest record of this shard not yet done, while the processor keeps failing on it (named by the
+   * processor or isolated by halving the batch): its position, failed attempts and the time of its first
+   * failure (epoch ms). `undefined` when nothing is failing.
+   */
+  failingRecord: FailingRecord | undefined;
+  /**
+   * Set (to `failingRecord.failingSince`, epoch ms) while the shard is blocked: its failing record reached
+   * `processingRetry.maxAttempts` and is being retried, or the `deadLetter` hook is failing for it.
+   */
+  blockedSince: number | undefined;
 }
 
-/** A point-in-time copy of the worker's counters (counters only grow). */
+/** See {@link ShardMetrics.failingRecord}. */
+export interface FailingRecord {
+  sequenceNumber: string;
+  subSequenceNumber: number;
+  attempts: number;
+  /** Epoch ms of the record's first failure. */
+  failingSince: number;
+}
+
+/** A point-in-time copy of the worker's counters (counters only grow; `shardsBlocked` is a current count). */
 export interface MetricsSnapshot {
   workerId: string;
   leasesHeld: number;
@@ -32,6 +52,12 @@ export interface MetricsSnapshot {
   /** Leases this worker deleted from the table (lease cleanup). */
   leasesDeleted: number;
   processingErrors: number;
+  /** User records the `deadLetter` hook accepted. */
+  recordsDeadLettered: number;
+  /** User records moved past with `onProcessingFailure: 'skip'`. */
+  recordsSkipped: number;
+  /** Shards of this worker blocked right now (see {@link ShardMetrics.blockedSince}); not a counter. */
+  shardsBlocked: number;
   recordsFilteredOutOfRange: number;
   getRecordsThrottles: number;
   /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts, deletes). */
@@ -61,6 +87,10 @@ export class Counters {
   leasesHandedOff = 0;
   leasesDeleted = 0;
   processingErrors = 0;
+  recordsDeadLettered = 0;
+  recordsSkipped = 0;
+  /** A gauge: incremented when a shard becomes blocked, decremented when it is unblocked. */
+  shardsBlocked = 0;
   recordsFilteredOutOfRange = 0;
   getRecordsThrottles = 0;
 }

@@ -3,18 +3,38 @@ import { hostname } from 'node:os';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ConfigurationError } from './errors.js';
-import type { Processor } from './processor.js';
+import type { DeadLetterHandler, Processor } from './processor.js';
 import type { InitialPosition, Logger } from './types.js';
 
-/** Retry policy for a batch whose processor call threw. */
+/**
+ * Retry of records whose processor call threw. Every failed call is followed by a backoff of
+ * `backoffDelay(n, baseDelayMs, maxDelayMs)` (full jitter: random in [0, min(maxDelayMs, baseDelayMs * 2^n)]),
+ * n = failed calls on the shard since the last call that succeeded, so a record that keeps failing is retried
+ * at most every `maxDelayMs`.
+ */
 export interface ProcessingRetryOptions {
-  /** Attempts per batch, the first included. @defaultValue `5` */
+  /**
+   * Failed attempts on one record (named by the processor or isolated by halving the batch), the first
+   * included, before `deadLetter` / `onProcessingFailure` decide what happens to it. @defaultValue `5`
+   */
   maxAttempts?: number;
   /** Backoff base (full jitter, doubling). @defaultValue `500` */
   baseDelayMs?: number;
-  /** Backoff ceiling. @defaultValue `10_000` */
+  /** Backoff ceiling: the pace at which a blocked record is retried. @defaultValue `10_000` */
   maxDelayMs?: number;
 }
+
+/**
+ * What happens to a record that failed `processingRetry.maxAttempts` times when no `deadLetter` hook is set.
+ * - `'retry'`: keep the lease and keep retrying that record every `maxDelayMs` at most (backoff capped),
+ *   forever; records after it wait. The shard is reported blocked (`shardBlocked` events, `metrics()`
+ *   `shardsBlocked` and the shard's `failingRecord` / `blockedSince`) until the record passes.
+ * - `'skip'`: move past that one user record (checkpointed), emitting `recordSkipped`; the records before and
+ *   after it are processed as usual.
+ *
+ * (`'release'`, which gave the lease up so that the same batch failed again on the next owner, was removed.)
+ */
+export type ProcessingFailurePolicy = 'retry' | 'skip';
 
 /** Options of `new KinesisConsumer(...)`. */
 export interface KinesisConsumerOptions {
@@ -91,14 +111,23 @@ export interface KinesisConsumerOptions {
   maxPrefetchBatches?: number;
   /** Bytes buffered per shard ahead of the processor (one batch may overshoot it). @defaultValue `33_554_432` (32 MiB) */
   maxPrefetchBytes?: number;
-  /** How a batch whose processor threw is retried. */
+  /** How records whose processor call threw are retried. */
   processingRetry?: ProcessingRetryOptions;
   /**
-   * After the last failed attempt: `'release'` gives the lease up so processing restarts from the last
-   * checkpoint (here or on another worker; nothing is skipped); `'skip'` moves past the batch and emits
-   * `batchSkipped`. @defaultValue `'release'`
+   * What happens to a record that failed `processingRetry.maxAttempts` times, when `deadLetter` is not set:
+   * `'retry'` keeps the lease and retries it at the capped backoff, reporting the shard blocked; `'skip'`
+   * moves past that one user record and emits `recordSkipped`. See {@link ProcessingFailurePolicy}.
+   * @defaultValue `'retry'`
    */
-  onProcessingFailure?: 'release' | 'skip';
+  onProcessingFailure?: ProcessingFailurePolicy;
+  /**
+   * Called with the records that failed `processingRetry.maxAttempts` times (exactly the failing user
+   * record), the processor's last error and `{ shardId, attempts, firstFailedAt }`. When it resolves, the
+   * records are checkpointed past and the shard carries on (`recordDeadLettered`); when it throws, it is
+   * reported and called again with backoff. Takes precedence over `onProcessingFailure`.
+   * @defaultValue `undefined` (no hook)
+   */
+  deadLetter?: DeadLetterHandler;
   /** Check the MD5 of KPL aggregates. @defaultValue `true` */
   verifyChecksum?: boolean;
   /** Structured logger; never receives payloads. @defaultValue no logging */
@@ -130,7 +159,8 @@ export interface ResolvedOptions {
   maxPrefetchBatches: number;
   maxPrefetchBytes: number;
   processingRetry: Required<ProcessingRetryOptions>;
-  onProcessingFailure: 'release' | 'skip';
+  onProcessingFailure: ProcessingFailurePolicy;
+  deadLetter: DeadLetterHandler | undefined;
   verifyChecksum: boolean;
   logger: Logger;
 }
@@ -198,9 +228,17 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     );
   }
   const retry = options.processingRetry ?? {};
-  const onProcessingFailure = options.onProcessingFailure ?? 'release';
-  if (onProcessingFailure !== 'release' && onProcessingFailure !== 'skip') {
-    throw new ConfigurationError("onProcessingFailure must be 'release' or 'skip'");
+  const onProcessingFailure = options.onProcessingFailure ?? 'retry';
+  if ((onProcessingFailure as string) === 'release') {
+    throw new ConfigurationError(
+      "onProcessingFailure 'release' was removed (it moved a failing shard from worker to worker without end): use 'retry' (the default), 'skip' or a deadLetter hook",
+    );
+  }
+  if (onProcessingFailure !== 'retry' && onProcessingFailure !== 'skip') {
+    throw new ConfigurationError("onProcessingFailure must be 'retry' or 'skip'");
+  }
+  if (options.deadLetter !== undefined && typeof options.deadLetter !== 'function') {
+    throw new ConfigurationError('deadLetter must be a function (records, error, context) => Promise<void>');
   }
   return {
     kinesisClient: options.kinesisClient,
@@ -251,6 +289,7 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
       maxDelayMs: int('processingRetry.maxDelayMs', retry.maxDelayMs, 10_000, 0, 3_600_000),
     },
     onProcessingFailure,
+    deadLetter: options.deadLetter,
     verifyChecksum: options.verifyChecksum ?? true,
     logger: options.logger ?? {},
   };

@@ -1,6 +1,7 @@
 import type { UserRecord } from '@shardline/aggregation';
+import { failedRecordOf } from './errors.js';
 import type { Checkpointer } from './lifecycle/Checkpointer.js';
-import type { ExtendedSequenceNumber } from './types.js';
+import { compareExtended, type ExtendedSequenceNumber } from './types.js';
 
 /** Passed to {@link RecordProcessor.initialize}. */
 export interface InitializeInput {
@@ -13,7 +14,11 @@ export interface InitializeInput {
 /** Passed to {@link RecordProcessor.processRecords}. */
 export interface ProcessRecordsInput {
   shardId: string;
-  /** De-aggregated user records in shard order. Never empty. */
+  /**
+   * De-aggregated user records in shard order. Never empty. Normally one whole GetRecords batch; after a
+   * failure, the rest of it from the failing record on, or (when the failing record is unknown) a part of
+   * it, halved until the failing record is found.
+   */
   records: UserRecord[];
   checkpointer: Checkpointer;
   millisBehindLatest: number | undefined;
@@ -46,6 +51,13 @@ export interface LeaseLostInput {
  */
 export interface RecordProcessor {
   initialize?(input: InitializeInput): void | Promise<void>;
+  /**
+   * Handles `records`. Returning means every one of them was handled (checkpointing stays yours). To say
+   * which record failed, either checkpoint up to the record before it and then throw, or throw a
+   * `RecordFailedError` naming it: the records before it are not handed to you again, and retries start
+   * at it. Any other throw makes the consumer look for the failing record by halving the records it hands
+   * you (records of halves that succeed are not handed to you again).
+   */
   processRecords(input: ProcessRecordsInput): void | Promise<void>;
   /** The lease went to another worker: do not checkpoint (it would be rejected). */
   leaseLost?(input: LeaseLostInput): void | Promise<void>;
@@ -62,8 +74,11 @@ export interface HandlerContext {
 }
 
 /**
- * The plain form: an async function per batch. When it resolves, the batch is checkpointed; when it rejects,
- * the batch is retried (see `processingRetry`). At shard end SHARD_END is checkpointed automatically.
+ * The plain form: an async function per batch. When it resolves, the batch is checkpointed. To say which
+ * record failed, throw a `RecordFailedError` naming it: the records before it are checkpointed and never
+ * handed to you again, and retries start at it. Any other rejection makes the consumer look for the
+ * failing record by halving the batch (each half that succeeds is checkpointed). See `processingRetry`,
+ * `onProcessingFailure` and `deadLetter`. At shard end SHARD_END is checkpointed automatically.
  */
 export type RecordHandler = (records: UserRecord[], context: HandlerContext) => Promise<void> | void;
 
@@ -74,6 +89,27 @@ export type RecordHandler = (records: UserRecord[], context: HandlerContext) => 
 export interface ProcessorFactory {
   createProcessor(shardId: string): RecordProcessor | RecordHandler;
 }
+
+/** Passed to a {@link DeadLetterHandler} with the records that keep failing. */
+export interface DeadLetterContext {
+  shardId: string;
+  /** Failed processor attempts on these records (`processingRetry.maxAttempts`). */
+  attempts: number;
+  /** When the first of those attempts failed. */
+  firstFailedAt: Date;
+}
+
+/**
+ * Receives the records that failed `processingRetry.maxAttempts` times (today always exactly one user
+ * record) and the processor's last error. When it resolves, the records are checkpointed past and the shard
+ * carries on; when it throws, it is reported (`processingError`, code `DEAD_LETTER_FAILED`) and called again
+ * with backoff, so a record is never dropped silently.
+ */
+export type DeadLetterHandler = (
+  records: UserRecord[],
+  error: unknown,
+  context: DeadLetterContext,
+) => Promise<void> | void;
 
 /** Any processor form: one object for all shards, a plain handler, or a per-shard factory. */
 export type Processor = RecordProcessor | RecordHandler | ProcessorFactory;
@@ -97,7 +133,17 @@ export function toRecordProcessor(processor: RecordProcessor | RecordHandler): R
   const handler = processor;
   return {
     async processRecords({ shardId, records, checkpointer, millisBehindLatest }) {
-      await handler(records, { shardId, millisBehindLatest });
+      try {
+        await handler(records, { shardId, millisBehindLatest });
+      } catch (error) {
+        // The handler named the failing record: the ones before it are done, so they are checkpointed
+        // (then the consumer retries from the failing one).
+        const failed = failedRecordOf(error);
+        const index = failed ? records.findIndex((record) => compareExtended(record, failed) >= 0) : -1;
+        const before = records[index - 1];
+        if (before) await checkpointer.checkpointRecord(before);
+        throw error;
+      }
       const last = records[records.length - 1] as ExtendedSequenceNumber;
       await checkpointer.checkpointRecord(last);
     },

@@ -78,7 +78,7 @@ describe('fencing and processor failures', () => {
     }
   });
 
-  it('a throwing handler is reported and its batch retried; nothing is skipped', async () => {
+  it('a throwing handler is reported and its batch retried (halved, to find a failing record); nothing is skipped', async () => {
     const streamName = uniqueName('retry');
     const applicationName = uniqueName('app');
     await createStream(stack.kinesis, { streamName, shardCount: 1 });
@@ -102,9 +102,10 @@ describe('fencing and processor failures', () => {
     try {
       await waitFor(() => processed.length >= 3, 20_000, 'batch processed after retries');
       expect(processed).toEqual(['a:0', 'a:1', 'a:2']);
-      expect(errors.map((e) => [e.attempt, e.willRetry, e.error.code])).toEqual([
-        [1, true, 'PROCESSOR_FAILED'],
-        [2, true, 'PROCESSOR_FAILED'],
+      // 3 records fail, then the first 2, then a:0, a:1 and a:2 succeed one by one: no record failed alone.
+      expect(errors.map((e) => [e.attempt, e.willRetry, e.error.code, e.record])).toEqual([
+        [1, true, 'PROCESSOR_FAILED', undefined],
+        [2, true, 'PROCESSOR_FAILED', undefined],
       ]);
       expect(consumer.metrics().processingErrors).toBe(2);
     } finally {
@@ -112,63 +113,88 @@ describe('fencing and processor failures', () => {
     }
   });
 
-  it('after the last attempt the lease is released and processing restarts from the checkpoint', async () => {
-    const streamName = uniqueName('giveup');
+  it('after the last attempt the lease is kept and the shard reported blocked; the record is retried until it passes', async () => {
+    const streamName = uniqueName('blocked');
     const applicationName = uniqueName('app');
     await createStream(stack.kinesis, { streamName, shardCount: 1 });
     await putKeyed(stack.kinesis, streamName, ['a'], 0, 2);
     let failing = true;
     const processed: string[] = [];
+    const sequenceOf = new Map<string, string>();
     const consumer = makeConsumer(stack, {
       streamName,
       applicationName,
       initialPosition: 'TRIM_HORIZON',
       processingRetry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
       processor: async (records) => {
+        for (const record of records) sequenceOf.set(text(record), record.sequenceNumber);
         if (failing) throw new Error('poison');
         for (const record of records) processed.push(text(record));
       },
     });
     const released: string[] = [];
-    const errors: ConsumerEvents['processingError'][] = [];
+    const blocked: ConsumerEvents['shardBlocked'][] = [];
+    const unblocked: ConsumerEvents['shardUnblocked'][] = [];
     consumer.on('leaseReleased', ({ shardId }) => released.push(shardId));
-    consumer.on('processingError', (event) => errors.push(event));
+    consumer.on('leaseLost', ({ shardId }) => released.push(shardId));
+    consumer.on('shardBlocked', (event) => blocked.push(event));
+    consumer.on('shardUnblocked', (event) => unblocked.push(event));
     await consumer.start();
     try {
-      await waitFor(() => released.length >= 1, 20_000, 'lease released after the last attempt');
-      expect(errors.slice(0, 2).map((e) => e.willRetry)).toEqual([true, false]);
+      await waitFor(() => blocked.length >= 3, 20_000, 'shard reported blocked, repeatedly');
+      // Halving the 2-record batch isolates a:0, the oldest failing record.
+      expect(blocked.slice(0, 3).map((e) => [e.sequenceNumber, e.attempts])).toEqual([
+        [sequenceOf.get('a:0'), 2],
+        [sequenceOf.get('a:0'), 3],
+        [sequenceOf.get('a:0'), 4],
+      ]);
+      const metrics = consumer.metrics();
+      expect(metrics.shardsBlocked).toBe(1);
+      expect(metrics.shards[0]?.failingRecord?.sequenceNumber).toBe(sequenceOf.get('a:0'));
+      expect(metrics.shards[0]?.blockedSince).toBeTypeOf('number');
+      expect(released).toEqual([]);
+      expect(consumer.heldShardIds()).toEqual(['shardId-000000000000']);
       failing = false;
-      await waitFor(() => processed.length >= 2, 20_000, 'records processed after re-taking the lease');
-      expect(processed).toEqual(['a:0', 'a:1']); // the failed batch came back; nothing was skipped
+      await waitFor(() => processed.length >= 2, 20_000, 'records processed once the record passes');
+      expect(processed).toEqual(['a:0', 'a:1']); // nothing was skipped
+      expect(unblocked.map((e) => [e.sequenceNumber, e.resolution])).toEqual([
+        [sequenceOf.get('a:0'), 'processed'],
+      ]);
+      expect(consumer.metrics().shardsBlocked).toBe(0);
+      expect(released).toEqual([]);
     } finally {
       await consumer.stop({ timeoutMs: 5_000 });
     }
   });
 
-  it("onProcessingFailure: 'skip' moves past the batch and says so", async () => {
+  it("onProcessingFailure: 'skip' moves past the failing record only, and says so", async () => {
     const streamName = uniqueName('skip');
     const applicationName = uniqueName('app');
     await createStream(stack.kinesis, { streamName, shardCount: 1 });
     await putKeyed(stack.kinesis, streamName, ['a'], 0, 2);
-    const skipped: ConsumerEvents['batchSkipped'][] = [];
-    let calls = 0;
+    const skipped: ConsumerEvents['recordSkipped'][] = [];
+    const sizes: number[] = [];
+    const processed: string[] = [];
     const consumer = makeConsumer(stack, {
       streamName,
       applicationName,
       initialPosition: 'TRIM_HORIZON',
       processingRetry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
       onProcessingFailure: 'skip',
-      processor: async () => {
-        calls++;
-        throw new Error('poison');
+      processor: async (records) => {
+        sizes.push(records.length);
+        if (records.some((record) => text(record) === 'a:0')) throw new Error('poison');
+        for (const record of records) processed.push(text(record));
       },
     });
-    consumer.on('batchSkipped', (event) => skipped.push(event));
+    consumer.on('recordSkipped', (event) => skipped.push(event));
     await consumer.start();
     try {
-      await waitFor(() => skipped.length >= 1, 20_000, 'batch skipped');
-      expect(skipped[0]?.records).toBe(2);
-      expect(calls).toBe(2);
+      await waitFor(() => processed.length >= 1, 20_000, 'the other record processed');
+      expect(skipped.map((e) => [e.partitionKey, e.subSequenceNumber, e.attempts])).toEqual([['a', 0, 2]]);
+      expect(processed).toEqual(['a:1']);
+      expect(sizes).toEqual([2, 1, 1, 1]); // the batch, a:0 alone twice, then a:1
+      expect(consumer.metrics().recordsSkipped).toBe(1);
     } finally {
       await consumer.stop({ timeoutMs: 5_000 });
     }

@@ -36,6 +36,8 @@ describe('options', () => {
     [{ onProcessingFailure: 'ignore' }, /onProcessingFailure/],
     [{ maxLeaseDeletesPerSync: -1 }, /maxLeaseDeletesPerSync must be an integer in 0\.\.1000/],
     [{ maxLeaseDeletesPerSync: 2.5 }, /maxLeaseDeletesPerSync/],
+    [{ onProcessingFailure: 'release' }, /'release' was removed/],
+    [{ deadLetter: 'dlq' }, /deadLetter must be a function/],
   ])('rejects %o', (patch, message) => {
     const options = { ...base, ...patch } as unknown as KinesisConsumerOptions;
     expect(() => new KinesisConsumer(options)).toThrow(ConfigurationError);
@@ -93,6 +95,21 @@ describe('ShardCheckpointer', () => {
     expect(await store.getLease('s')).toMatchObject({ checkpoint: '100', checkpointSubSequenceNumber: 2 });
     await checkpointer.checkpoint();
     expect(await store.getLease('s')).toMatchObject({ checkpoint: '200', checkpointSubSequenceNumber: 0 });
+  });
+
+  it('checkpoint(seq) without a sub-sequence number covers the user records of that aggregate delivered so far', async () => {
+    const { store, checkpointer } = await setup();
+    const aggregate = [rec('100', 0), rec('100', 1), rec('100', 2), rec('100', 3)];
+    checkpointer.markDelivered(aggregate, () => true);
+    // A retry hands out only the first two user records again (the delivered range was taken back).
+    checkpointer.rewindDelivered(undefined);
+    checkpointer.markDelivered(aggregate.slice(0, 2), () => true);
+    await checkpointer.checkpoint('100');
+    expect(await store.getLease('s')).toMatchObject({ checkpoint: '100', checkpointSubSequenceNumber: 1 });
+    expect(checkpointer.lastCheckpointed).toEqual(rec('100', 1));
+    checkpointer.markDelivered(aggregate.slice(2), () => true);
+    await checkpointer.checkpoint('100');
+    expect(await store.getLease('s')).toMatchObject({ checkpoint: '100', checkpointSubSequenceNumber: 3 });
   });
 
   it('rejects checkpoints outside [last checkpoint, last delivered] and non-numeric ones', async () => {

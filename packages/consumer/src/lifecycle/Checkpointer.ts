@@ -14,9 +14,10 @@ import { compareExtended, type ExtendedSequenceNumber, isSequenceNumber } from '
 export interface Checkpointer {
   /**
    * With no argument: checkpoints everything delivered so far (at shard end: writes `SHARD_END`). With a
-   * sequence number: that Kinesis record is done; pass `subSequenceNumber` to stop inside an aggregate
-   * (user records up to and including it are done). Rejects with `CheckpointOutOfRangeError` outside
-   * [last checkpoint, last delivered] and with `LeaseLostError` once this worker no longer holds the lease.
+   * sequence number: that Kinesis record is done (if it is an aggregate: its user records delivered so
+   * far); pass `subSequenceNumber` to stop inside an aggregate (user records up to and including it are
+   * done). Rejects with `CheckpointOutOfRangeError` outside [last checkpoint, last delivered] and with
+   * `LeaseLostError` once this worker no longer holds the lease.
    */
   checkpoint(sequenceNumber?: string, subSequenceNumber?: number): Promise<void>;
   /** Same, taking a delivered record (`{ sequenceNumber, subSequenceNumber }`). */
@@ -74,7 +75,15 @@ export class ShardCheckpointer implements Checkpointer {
     return this.#largestDelivered;
   }
 
-  /** Called before records reach the processor. */
+  /** The last sequence-number checkpoint written (or started from); `undefined` at a sentinel. */
+  get lastCheckpointed(): ExtendedSequenceNumber | undefined {
+    return this.#last && { ...this.#last };
+  }
+
+  /**
+   * Called before records reach the processor: `largestDelivered` becomes the last of them (also when that
+   * is lower than before: a retry hands out fewer records than a failed call, see `rewindDelivered`).
+   */
   markDelivered(records: readonly ExtendedSequenceNumber[], aggregated: (index: number) => boolean): void {
     for (let i = 0; i < records.length; i++) {
       const record = records[i] as ExtendedSequenceNumber;
@@ -162,10 +171,18 @@ export class ShardCheckpointer implements Checkpointer {
       ) {
         throw new CheckpointOutOfRangeError(`subSequenceNumber must be a non-negative integer`);
       }
-      target = {
-        sequenceNumber,
-        subSequenceNumber: subSequenceNumber ?? this.#lastSubOf.get(sequenceNumber) ?? 0,
-      };
+      let sub = subSequenceNumber ?? this.#lastSubOf.get(sequenceNumber) ?? 0;
+      // Without a sub-sequence number: the aggregate's user records delivered so far (a retry may have
+      // handed out only the first part of an aggregate whose later records were delivered before).
+      const delivered = this.#largestDelivered;
+      if (
+        subSequenceNumber === undefined &&
+        delivered?.sequenceNumber === sequenceNumber &&
+        sub > delivered.subSequenceNumber
+      ) {
+        sub = delivered.subSequenceNumber;
+      }
+      target = { sequenceNumber, subSequenceNumber: sub };
     }
     if (
       !this.#largestDelivered ||

@@ -6,7 +6,7 @@ import type { TypedEvents } from '../events.js';
 import { isFinished, type Lease } from '../leases/Lease.js';
 import type { LeaseRenewer } from '../leases/LeaseRenewer.js';
 import type { LeaseStore } from '../leases/LeaseStore.js';
-import type { Counters } from '../metrics.js';
+import type { Counters, FailingRecord } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
 import type { RecordProcessor } from '../processor.js';
 import type { PollingFetcher, PollingFetcherOptions, StartingPosition } from '../retrieval/PollingFetcher.js';
@@ -16,10 +16,11 @@ import {
   isSequenceNumber,
   type ShardConsumerState,
 } from '../types.js';
+import { BatchRunner } from './BatchRunner.js';
 import { ShardCheckpointer } from './Checkpointer.js';
 
 /** How a shard consumer ended; the coordinator releases the lease for every outcome but `lease-lost`. */
-export type ShardConsumerOutcome = 'shard-ended' | 'lease-lost' | 'shutdown' | 'gave-up';
+export type ShardConsumerOutcome = 'shard-ended' | 'lease-lost' | 'shutdown';
 
 /** Everything a shard consumer needs from the worker. */
 export interface ShardConsumerDeps {
@@ -52,6 +53,7 @@ export class ShardConsumer {
   readonly #abort = new AbortController();
   #fetcher: PollingFetcher | undefined;
   #checkpointer: ShardCheckpointer | undefined;
+  #runner: BatchRunner | undefined;
   #leaseLost = false;
   #shutdownRequested = false;
 
@@ -66,6 +68,16 @@ export class ShardConsumer {
 
   get lastCheckpoint(): string {
     return this.#checkpointer?.lastCheckpoint.checkpoint ?? this.#deps.lease.checkpoint;
+  }
+
+  /** The record the processor keeps failing on, if any (see `BatchRunner`). */
+  get failingRecord(): FailingRecord | undefined {
+    return this.#runner?.failingRecord;
+  }
+
+  /** Set while the shard is blocked on its failing record. */
+  get blockedSince(): number | undefined {
+    return this.#runner?.blockedSince;
   }
 
   /** stop(): finish the batch in flight, then `shutdownRequested`. */
@@ -86,6 +98,7 @@ export class ShardConsumer {
       return await this.#run();
     } finally {
       this.state = 'done';
+      this.#runner?.close();
       this.#checkpointer?.close();
       await this.#fetcher?.stop();
     }
@@ -125,6 +138,26 @@ export class ShardConsumer {
       },
     });
     this.#checkpointer = checkpointer;
+    const runner = new BatchRunner({
+      shardId: this.shardId,
+      processor,
+      checkpointer,
+      options,
+      events: this.#deps.events,
+      counters: this.#deps.counters,
+      signal: this.#abort.signal,
+      isStopping: () => this.#stopping(),
+      isLeaseLost: () => this.#leaseLost,
+      onProcessed: (records) => {
+        let bytes = 0;
+        for (const record of records) bytes += record.data.byteLength;
+        this.recordsProcessed += records.length;
+        this.bytesProcessed += bytes;
+        this.#deps.counters.recordsProcessed += records.length;
+        this.#deps.counters.bytesProcessed += bytes;
+      },
+    });
+    this.#runner = runner;
     const initialized = await this.#callWithRetry(() =>
       processor.initialize?.({
         shardId: this.shardId,
@@ -156,47 +189,23 @@ export class ShardConsumer {
         if (batch.records.length > 0) skipThrough = undefined; // the first record read is the checkpointed one
       }
       if (records.length > 0) {
-        const deliveredBefore = checkpointer.largestDelivered;
-        checkpointer.markDelivered(records, (i) => records[i]?.aggregated === true);
-        const result = await this.#callWithRetry(
-          () =>
-            processor.processRecords({
-              shardId: this.shardId,
-              records,
-              checkpointer,
-              millisBehindLatest: batch.millisBehindLatest,
-            }),
-          records,
-        );
-        // A batch that did not complete is not delivered: `shutdownRequested` must not checkpoint it.
-        if (result !== 'ok') checkpointer.rewindDelivered(deliveredBefore);
+        // Failures, retries, dead letters and skips are the runner's; a run that did not complete has taken
+        // back what it delivered but did not finish, so `shutdownRequested` cannot checkpoint it.
+        const result = await runner.run(records, batch.millisBehindLatest);
         if (result === 'interrupted') return this.#finish(true);
-        if (result === 'gave-up' || result === 'lease-lost') return this.#finish(true, result);
-        if (result === 'ok') {
-          let bytes = 0;
-          for (const record of records) bytes += record.data.byteLength;
-          this.recordsProcessed += records.length;
-          this.bytesProcessed += bytes;
-          this.#deps.counters.recordsProcessed += records.length;
-          this.#deps.counters.bytesProcessed += bytes;
-        }
+        if (result === 'lease-lost') return this.#finish(true, result);
       }
       if (batch.shardEnded) return this.#shardEnded(checkpointer, batch.childShards);
     }
   }
 
   /** Ends the consumer for a stop or a lost lease; `shutdownRequested` only if the processor was initialized. */
-  async #finish(
-    initialized: boolean,
-    outcome?: 'gave-up' | 'interrupted' | 'lease-lost',
-  ): Promise<ShardConsumerOutcome> {
-    if (this.#leaseLost || outcome === 'lease-lost' || outcome === 'gave-up') {
-      // Giving up releases the lease: for the processor that is a lease loss (it can no longer checkpoint).
-      const result = outcome === 'gave-up' && !this.#leaseLost ? 'gave-up' : 'lease-lost';
+  async #finish(initialized: boolean, outcome?: 'interrupted' | 'lease-lost'): Promise<ShardConsumerOutcome> {
+    if (this.#leaseLost || outcome === 'lease-lost') {
       this.#leaseLost = true;
       this.#checkpointer?.close();
       if (initialized) await this.#safely(() => this.#deps.processor.leaseLost?.({ shardId: this.shardId }));
-      return result;
+      return 'lease-lost';
     }
     this.state = 'shutting-down';
     const checkpointer = this.#checkpointer;
@@ -238,14 +247,12 @@ export class ShardConsumer {
   }
 
   /**
-   * Calls the processor under the retry policy. A throw is reported (`processingError`) and retried with
-   * backoff; a lost lease or a stop interrupts. After the last attempt: 'gave-up', or 'ok' under 'skip'.
+   * Calls `initialize` or `shardEnded`: a throw is reported (`processingError`) and retried with backoff
+   * (capped at `processingRetry.maxDelayMs`) until it succeeds; a lost lease or a stop interrupts. Nothing
+   * can be skipped here, and giving the lease up would only move the failure to another worker.
    */
-  async #callWithRetry(
-    call: () => unknown,
-    records?: readonly UserRecord[],
-  ): Promise<'ok' | 'interrupted' | 'gave-up' | 'lease-lost'> {
-    const { maxAttempts, baseDelayMs, maxDelayMs } = this.#deps.options.processingRetry;
+  async #callWithRetry(call: () => unknown): Promise<'ok' | 'interrupted' | 'lease-lost'> {
+    const { baseDelayMs, maxDelayMs } = this.#deps.options.processingRetry;
     for (let attempt = 1; ; attempt++) {
       try {
         await call();
@@ -253,23 +260,11 @@ export class ShardConsumer {
       } catch (cause) {
         if (cause instanceof LeaseLostError || this.#leaseLost) return 'lease-lost';
         const error = new ProcessorError(this.shardId, cause);
-        const willRetry = attempt < maxAttempts && !this.#stopping();
+        const willRetry = !this.#stopping();
         this.#deps.counters.processingErrors++;
         this.#deps.events.emit('processingError', { shardId: this.shardId, error, attempt, willRetry });
         this.#deps.options.logger.warn?.('processor failed', { shardId: this.shardId, attempt, willRetry });
         if (this.#stopping()) return 'interrupted';
-        if (!willRetry) {
-          if (records && this.#deps.options.onProcessingFailure === 'skip') {
-            this.#deps.events.emit('batchSkipped', {
-              shardId: this.shardId,
-              records: records.length,
-              firstSequenceNumber: records[0]?.sequenceNumber ?? '',
-              lastSequenceNumber: records[records.length - 1]?.sequenceNumber ?? '',
-            });
-            return 'ok';
-          }
-          return 'gave-up';
-        }
         if (!(await sleep(backoffDelay(attempt, baseDelayMs, maxDelayMs), this.#abort.signal))) {
           return this.#leaseLost ? 'lease-lost' : 'interrupted';
         }
