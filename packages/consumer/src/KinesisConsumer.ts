@@ -308,8 +308,8 @@ export class KinesisConsumer {
 
   /**
    * One small read of every worker's heartbeat; the lease table is scanned only when that shows something to
-   * act on (a worker died, changed its leases or left), when this worker still wants leases, or at the
-   * periodic `leaseScanIntervalMs`.
+   * act on (a worker died, changed its leases or left), while this worker's own balancing is under way, or at
+   * the periodic `leaseScanIntervalMs`.
    */
   async #lookAndTake(): Promise<void> {
     const look = await this.#liveness.look();
@@ -317,6 +317,8 @@ export class KinesisConsumer {
     if (!look.cue && now < this.#nextLeaseScanAt) return;
     this.#nextLeaseScanAt = now + this.#options.leaseScanIntervalMs;
     await this.#take(look.dead);
+    // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
+    if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
   }
 
   /**

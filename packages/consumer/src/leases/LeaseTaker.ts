@@ -57,6 +57,11 @@ interface Observation {
 export class LeaseTaker {
   readonly #options: LeaseTakerOptions;
   readonly #seen = new Map<string, Observation>();
+  /**
+   * Whether the last cycle tried to change ownership (a take, won or lost, or a handoff request): balancing is
+   * under way, so the next cycle should come soon rather than at the slow periodic scan.
+   */
+  lastCycleActed = false;
   /** The leases as the last scan read them (shard sync reuses them instead of scanning again). */
   lastScan: readonly Lease[] | undefined;
   /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */
@@ -72,6 +77,7 @@ export class LeaseTaker {
    */
   async takeLeases(deadWorkers: ReadonlySet<string> = NO_WORKERS): Promise<TakenLease[]> {
     const { workerId, now } = this.#options;
+    this.lastCycleActed = false;
     const leases = await this.#options.store.listLeases();
     this.lastScan = leases;
     // Dated when the scan returned, not when it started: the holder dates its lease from when its write was
@@ -152,6 +158,7 @@ export class LeaseTaker {
     const candidates = victim.filter((lease) => lease.checkpointOwner === undefined && !busy(lease.leaseKey));
     for (const lease of this.#shuffle(candidates).slice(0, ask)) {
       try {
+        this.lastCycleActed = true;
         if (await this.#options.store.requestHandoff(lease, workerId)) {
           this.#asked.set(lease.leaseKey, now());
           this.#options.onHandoffRequested?.(lease);
@@ -184,6 +191,7 @@ export class LeaseTaker {
 
   async #take(candidates: readonly Lease[], stolen: (lease: Lease) => boolean): Promise<TakenLease[]> {
     const taken: TakenLease[] = [];
+    if (candidates.length > 0) this.lastCycleActed = true;
     for (const lease of candidates) {
       const sentAt = this.#options.now();
       try {
