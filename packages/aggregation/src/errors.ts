@@ -50,14 +50,18 @@ export class InvalidRecordError extends ShardlineAggregationError {
   }
 }
 
-/** An explicit hash key or hash key range bound that is not a decimal integer in 0..2^128-1. */
+/**
+ * An explicit hash key that is not a decimal integer in 0..2^128-1, or a hash key range that is not valid
+ * (not one of the accepted shapes, a bound missing or outside 0..2^128-1, start above end). The message names
+ * the offending value.
+ */
 export class InvalidHashKeyError extends ShardlineAggregationError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('INVALID_HASH_KEY', message, options);
   }
 }
 
-/** An option outside its documented range. */
+/** An option outside its documented range (for example `outOfRange` not `'keep'`, `'flag'` or `'drop'`). */
 export class InvalidOptionsError extends ShardlineAggregationError {
   constructor(message: string) {
     super('INVALID_OPTIONS', message);
@@ -87,4 +91,37 @@ export class ChecksumMismatchError extends ShardlineAggregationError {
   constructor() {
     super('CHECKSUM_MISMATCH', 'aggregated record MD5 checksum does not match its body');
   }
+}
+
+/**
+ * A short, safe rendering of a value for an error message: strings quoted, bigints with `n`, objects as JSON
+ * (bigints inside too), cut at 200 characters. Never throws.
+ * @internal
+ */
+export function describeValue(value: unknown): string {
+  let text: string;
+  switch (typeof value) {
+    case 'string':
+      text = JSON.stringify(value);
+      break;
+    case 'bigint':
+      text = `${value}n`;
+      break;
+    case 'object':
+    case 'function':
+      try {
+        text =
+          JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ??
+          Object.prototype.toString.call(value);
+      } catch {
+        text = Object.prototype.toString.call(value);
+      }
+      break;
+    case 'undefined':
+      text = 'undefined';
+      break;
+    default:
+      text = `${typeof value} ${String(value)}`;
+  }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }

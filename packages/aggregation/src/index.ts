@@ -17,6 +17,7 @@ export {
   isValidExplicitHashKey,
   MAX_HASH_KEY,
   parseHashKey,
+  parseHashKeyRange,
   partitionKeyHash,
   partitionKeyHashWords,
 } from './hashKey.js';
@@ -34,10 +35,15 @@ export type {
   DeaggregateOptions,
   DeaggregationResult,
   HashKeyRange,
+  HashKeyRangeInput,
   KinesisRecordInput,
   LambdaKinesisRecordPayload,
+  OutOfRangePolicy,
+  ParsedHashKeyRange,
   RecordAggregatorOptions,
+  SdkHashKeyRange,
   SdkKinesisRecord,
+  SdkShardHashKeyRange,
   UserRecord,
   UserRecordInput,
 } from './types.js';
