@@ -1,3 +1,5 @@
+import type { UserRecord } from './types.js';
+
 /** Every error code this package throws. Stable: match on `code`, not on messages. */
 export type AggregationErrorCode =
   | 'RECORD_TOO_LARGE'
@@ -5,13 +7,17 @@ export type AggregationErrorCode =
   | 'INVALID_HASH_KEY'
   | 'INVALID_OPTIONS'
   | 'AGGREGATION_FORMAT'
-  | 'CHECKSUM_MISMATCH';
+  | 'CHECKSUM_MISMATCH'
+  | 'USER_RECORD_FAILED';
 
 /** Base class of every error this package throws. */
 export class ShardlineAggregationError extends Error {
   /** Machine-readable reason. */
   readonly code: AggregationErrorCode;
-  /** Whether retrying the same call can succeed. Nothing here is retriable: the input itself is at fault. */
+  /**
+   * Whether retrying the same call can succeed. `false` for every error about the input (it is at fault);
+   * a {@link UserRecordHandlerError} carries its handler error's own answer.
+   */
   readonly retriable: boolean;
 
   constructor(
@@ -90,6 +96,27 @@ export class AggregationFormatError extends ShardlineAggregationError {
 export class ChecksumMismatchError extends ShardlineAggregationError {
   constructor() {
     super('CHECKSUM_MISMATCH', 'aggregated record MD5 checksum does not match its body');
+  }
+}
+
+/**
+ * A user record handler failed (threw or rejected) inside `kplRecordHandler`: the enclosing Kinesis record
+ * (the aggregate) is then reported failed to Powertools. `cause` is what the handler threw; `retriable` is
+ * the cause's own boolean `retriable` when it has one, else `true` (Lambda retries the record anyway).
+ */
+export class UserRecordHandlerError extends ShardlineAggregationError {
+  /** The user record whose handler failed (its `subSequenceNumber` says where in the aggregate). */
+  readonly record: UserRecord;
+
+  constructor(record: UserRecord, cause: unknown) {
+    const causeRetriable = (cause as { retriable?: unknown } | null | undefined)?.retriable;
+    const reason = cause instanceof Error ? cause.message : describeValue(cause);
+    super(
+      'USER_RECORD_FAILED',
+      `user record ${record.sequenceNumber}/${record.subSequenceNumber} failed: ${reason}`,
+      { cause, retriable: typeof causeRetriable === 'boolean' ? causeRetriable : true },
+    );
+    this.record = record;
   }
 }
 

@@ -8,6 +8,7 @@ export {
   InvalidRecordError,
   RecordTooLargeError,
   ShardlineAggregationError,
+  UserRecordHandlerError,
 } from './errors.js';
 export { FRAMING_BYTES, isAggregated, MAGIC } from './format.js';
 export {
