@@ -15,6 +15,7 @@ import {
   RecordAggregator,
   type SdkKinesisRecord,
 } from '../src/index.js';
+import { loadFixtures } from './helpers.js';
 
 const MAX = MAX_HASH_KEY.toString();
 
@@ -87,6 +88,41 @@ describe('hash key ranges (issue 15)', () => {
     expect(ours.map((r) => r.outOfRange === true)).toEqual(
       fiveUsers.map((u) => modelHashKey(u) > BigInt(half)),
     );
+  });
+
+  it('judges the user records of a real KPL aggregate whose keys span four shards', () => {
+    // The KPL's test vector with explicit hash keys: four user records at about 11%, 57%, 78% and 100% of the
+    // key space, in one aggregate. Against each quarter of an evenly split 4-shard stream, given as the SDK's
+    // Shard, each record is inside exactly one.
+    const fixture = loadFixtures().find((f) => f.name === 'kpl-with-explicit-hash-keys');
+    if (!fixture) throw new Error('fixture missing');
+    const payload = {
+      data: fixture.kinesisRecord.data,
+      partitionKey: fixture.kinesisRecord.partitionKey,
+      sequenceNumber: fixture.kinesisRecord.sequenceNumber,
+    };
+    const quarter = 1n << 126n;
+    const keys = fixture.expectedUserRecords.map((u) => BigInt(u.explicitHashKey ?? '-1'));
+    const insideCounts = [0, 0, 0, 0];
+    for (let s = 0n; s < 4n; s++) {
+      const shard = {
+        ShardId: `shardId-00000000000${s}`,
+        HashKeyRange: {
+          StartingHashKey: (s * quarter).toString(),
+          EndingHashKey: ((s + 1n) * quarter - 1n).toString(),
+        },
+      };
+      const inside = keys.map((k) => k >= s * quarter && k < (s + 1n) * quarter);
+      const flagged = deaggregateWithStats(payload, { hashKeyRange: shard });
+      expect(flagged.records.map((r) => r.outOfRange === true)).toEqual(inside.map((x) => !x));
+      expect(flagged).toMatchObject({ outOfRange: inside.filter((x) => !x).length, droppedOutOfRange: 0 });
+      const dropped = deaggregate(payload, { hashKeyRange: shard, outOfRange: 'drop' });
+      expect(dropped.map((r) => r.subSequenceNumber)).toEqual(inside.flatMap((x, i) => (x ? [i] : [])));
+      inside.forEach((x, i) => {
+        if (x) insideCounts[i] = (insideCounts[i] ?? 0) + 1;
+      });
+    }
+    expect(insideCounts).toEqual([1, 1, 1, 1]);
   });
 
   it('throws for {} and for an inverted range instead of dropping every record', () => {
