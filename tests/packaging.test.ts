@@ -4,7 +4,7 @@
  * workspace, and that project type-checks against them and runs them with plain Node.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +33,9 @@ function versionOf(pkgDir: string, dep: string): string {
 }
 
 const CONSUMER_CODE = `
-import { RecordAggregator, deaggregate, hashKey } from '@shardline/aggregation';
+import { RecordAggregator, deaggregate, hashKey, parseHashKeyRange } from '@shardline/aggregation';
 import { deaggregateEvent, processKinesisEvent } from '@shardline/aggregation/lambda';
+import { kplRecordHandler } from '@shardline/aggregation/powertools';
 import { KinesisProducer } from '@shardline/producer';
 import { KinesisConsumer } from '@shardline/consumer';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -50,13 +51,27 @@ const users = deaggregate({
   SequenceNumber: '49590338271490256608559692538361571095921575989136588898',
 });
 const key: bigint = hashKey('alpha');
+const range = parseHashKeyRange({ HashKeyRange: { StartingHashKey: '0', EndingHashKey: '10' } });
+// The Powertools entry works without Powertools installed (an optional peer dependency).
+let handled = 0;
+const recordHandler = kplRecordHandler(() => {
+  handled++;
+});
+void recordHandler({
+  kinesis: {
+    data: Buffer.from(aggregate.data).toString('base64'),
+    partitionKey: 'a',
+    sequenceNumber: '1',
+    approximateArrivalTimestamp: 1,
+  },
+});
 const client = new KinesisClient({ region: 'us-east-1' });
 const producerType: typeof KinesisProducer = KinesisProducer;
 const consumerType: typeof KinesisConsumer = KinesisConsumer;
 void deaggregateEvent;
 void processKinesisEvent;
 client.destroy();
-console.log(JSON.stringify({ users: users.length, key: key > 0n, producer: typeof producerType, consumer: typeof consumerType }));
+console.log(JSON.stringify({ users: users.length, key: key > 0n, range: range.end === 10n, handled, producer: typeof producerType, consumer: typeof consumerType }));
 `;
 
 describe('published packages', () => {
@@ -148,7 +163,16 @@ describe('published packages', () => {
     );
     run(process.execPath, [join(scratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], scratch);
     const output = run(process.execPath, [join(scratch, 'out/index.js')], scratch);
-    expect(JSON.parse(output)).toEqual({ users: 2, key: true, producer: 'function', consumer: 'function' });
+    expect(JSON.parse(output)).toEqual({
+      users: 2,
+      key: true,
+      range: true,
+      handled: 2,
+      producer: 'function',
+      consumer: 'function',
+    });
+    // Powertools is an optional peer of the aggregation package: not installed for users who do not ask.
+    expect(existsSync(join(scratch, 'node_modules/@aws-lambda-powertools'))).toBe(false);
     // The consumer's CLI is linked as a bin and runs from the installed package.
     expect(run(join(scratch, 'node_modules/.bin/shardline'), ['--help'], scratch)).toContain(
       'shardline leases --table',

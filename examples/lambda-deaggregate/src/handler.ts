@@ -10,39 +10,9 @@ import {
   type KinesisStreamEvent,
   processKinesisEvent,
 } from '@shardline/aggregation/lambda';
+import { type OrderHandler, parseOrder, saveOrder } from './orders.js';
 
-/** What this example's producers send: one order per user record. */
-export interface Order {
-  orderId: string;
-  amount: number;
-}
-
-/** The business logic, one order at a time. Must be idempotent: see the README. */
-export type OrderHandler = (
-  order: Order,
-  meta: { partitionKey: string; sequenceNumber: string },
-) => Promise<void>;
-
-export class PoisonRecordError extends Error {
-  readonly code = 'POISON_RECORD';
-  readonly retriable = false;
-}
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-function parseOrder(data: Uint8Array): Order {
-  let value: unknown;
-  try {
-    value = JSON.parse(decoder.decode(data));
-  } catch (cause) {
-    throw new PoisonRecordError('record is not a JSON order', { cause });
-  }
-  const order = value as Partial<Order> | null;
-  if (!order || typeof order.orderId !== 'string' || typeof order.amount !== 'number') {
-    throw new PoisonRecordError('record is not a JSON order');
-  }
-  return order as Order;
-}
+export { type Order, type OrderHandler, PoisonRecordError } from './orders.js';
 
 /** Builds a handler around your order logic (the test passes its own). */
 export function createHandler(handleOrder: OrderHandler) {
@@ -69,7 +39,5 @@ export function createHandler(handleOrder: OrderHandler) {
     );
 }
 
-/** The deployed entry point: replace the body with your own logic. */
-export const handler = createHandler(async (order) => {
-  if (order.amount < 0) throw new Error(`order ${order.orderId} has a negative amount`);
-});
+/** The deployed entry point (`index.handler` of the bundle). */
+export const handler = createHandler(saveOrder);

@@ -1,11 +1,13 @@
 // `pnpm bench aggregation`: ours against aws-kinesis-agg in one process, for 64 B, 512 B and 4 KiB payloads
 // with 16-36 character keys, building ~1 MiB aggregates. Also the MD5 ceiling (decode can go no faster than
-// hashing its input), the encode floor (allocate each output, copy every payload byte once, MD5 it), and
+// hashing its input), the encode floor (allocate each output, copy every payload byte once, MD5 it),
+// what a hash key range costs a consumer (validating it on every call, judging every user record), and
 // hashKey against node:crypto. Each figure is the best of several interleaved rounds after a
 // warm-up (see compare).
 import { createHash, hash as cryptoHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { partitionKeyHash } from '../src/hashKey.js';
+import * as api from '../src/index.js';
 import { deaggregate, RecordAggregator } from '../src/index.js';
 
 interface PeerAggregator {
@@ -80,6 +82,8 @@ const md5 = () => {
   createHash('md5').update(md5Input).digest();
 };
 let md5BytesPerSecond = 0;
+// The 64 B aggregates, kept for the hash key range rows.
+let sdkRecords64: { Data: Uint8Array; PartitionKey: string; SequenceNumber: string }[] = [];
 
 for (const payload of [64, 512, 4096]) {
   const count = Math.floor(INPUT_BYTES / payload);
@@ -141,6 +145,7 @@ for (const payload of [64, 512, 4096]) {
     PartitionKey: 'a',
     SequenceNumber: String(i),
   }));
+  if (payload === 64) sdkRecords64 = sdkRecords;
   let decoded = 0;
   const decodeOurs = () => {
     decoded = 0;
@@ -192,6 +197,57 @@ console.log(`MD5 ceiling (createHash over 1 MiB buffers, best): ${fmt(md5BytesPe
 console.log(`| ${header.join(' | ')} |`);
 console.log(`|${header.map(() => '---').join('|')}|`);
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+
+// Hash key ranges, as a consumer passes them: one range object per shard, reused for each of its records.
+// The range here is the whole key space, so every user record is judged and kept. Plain (not aggregated)
+// records are never judged: their row is the per-call cost of validating the range alone.
+const MAX_KEY = ((1n << 128n) - 1n).toString();
+const ranges: [string, object | undefined][] = [
+  ['none', undefined],
+  ['`{ startingHashKey, endingHashKey }` strings', { startingHashKey: '0', endingHashKey: MAX_KEY }],
+];
+// Only where the SDK's shapes are accepted (not in the code before they were).
+if ('parseHashKeyRange' in api) {
+  ranges.push([
+    'SDK `Shard` (`{ HashKeyRange: { StartingHashKey, EndingHashKey } }`)',
+    { ShardId: 'shardId-000000000000', HashKeyRange: { StartingHashKey: '0', EndingHashKey: MAX_KEY } },
+  ]);
+}
+const plainRecords = Array.from({ length: 20_000 }, (_, i) => {
+  const data = Buffer.allocUnsafe(64);
+  for (let b = 0; b < 64; b++) data[b] = Math.floor(random() * 256);
+  return { Data: data, PartitionKey: randomKey(), SequenceNumber: String(i) };
+});
+const count64 = sdkRecords64.reduce((sum, r) => sum + deaggregate(r).length, 0);
+type RangeOptions = Parameters<typeof deaggregate>[1];
+const rangeCases: [number, () => void][] = [];
+for (const [, range] of ranges) {
+  const options = (range === undefined ? {} : { hashKeyRange: range }) as RangeOptions;
+  rangeCases.push([
+    plainRecords.length,
+    () => {
+      let n = 0;
+      for (const record of plainRecords) n += deaggregate(record, options).length;
+      if (n !== plainRecords.length) throw new Error(`plain: ${n} of ${plainRecords.length}`);
+    },
+  ]);
+  rangeCases.push([
+    count64,
+    () => {
+      let n = 0;
+      for (const record of sdkRecords64) n += deaggregate(record, options).length;
+      if (n !== count64) throw new Error(`aggregated: ${n} of ${count64}`);
+    },
+  ]);
+}
+const rangeRates = compare(rangeCases);
+console.log(
+  '\n| hashKeyRange (decode, 64 B) | plain records/s (one call each) | user records/s in ~1 MiB aggregates |',
+);
+console.log('|---|---|---|');
+ranges.forEach(([name], i) => {
+  console.log(`| ${name} | ${fmt(rangeRates[2 * i] ?? 0)} | ${fmt(rangeRates[2 * i + 1] ?? 0)} |`);
+});
 
 const keys = Array.from({ length: 50_000 }, randomKey);
 if (new Set(keys).size < keys.length * 0.99) throw new Error('benchmark keys are not unique');

@@ -1,14 +1,20 @@
-import { AggregationFormatError, ChecksumMismatchError, InvalidRecordError } from './errors.js';
+import {
+  AggregationFormatError,
+  ChecksumMismatchError,
+  describeValue,
+  InvalidOptionsError,
+  InvalidRecordError,
+} from './errors.js';
 import type { DecodedRecord } from './format.js';
 import * as format from './format.js';
-import { parseHashKey, partitionKeyHash } from './hashKey.js';
+import { parseHashKey, partitionKeyHash, resolveHashKeyRange } from './hashKey.js';
 import type {
   AggregationErrorKind,
   DeaggregateOptions,
   DeaggregationResult,
-  HashKeyRange,
   KinesisRecordInput,
   LambdaKinesisRecordPayload,
+  ParsedHashKeyRange,
   SdkKinesisRecord,
   UserRecord,
 } from './types.js';
@@ -19,8 +25,10 @@ const { checksumMatches, DIGEST_BYTES, decodeAggregate, decodeRecord, FormatFail
 
 /**
  * The user records of one Kinesis record, in order: the aggregate's user records, or the record itself if
- * it is not an aggregate. See {@link DeaggregateOptions} for checksum, hash range and strictness.
- * @throws InvalidRecordError if the record has no data; in `strict` mode also ChecksumMismatchError and
+ * it is not an aggregate. See {@link DeaggregateOptions} for checksum, hash range and strictness; user
+ * records outside `hashKeyRange` are returned flagged `outOfRange: true` unless `outOfRange` says otherwise.
+ * @throws InvalidRecordError if the record has no data; InvalidHashKeyError for an invalid `hashKeyRange`;
+ * InvalidOptionsError for an unknown `outOfRange`; in `strict` mode also ChecksumMismatchError and
  * AggregationFormatError.
  */
 export function deaggregate(record: KinesisRecordInput, options?: DeaggregateOptions): UserRecord[] {
@@ -49,48 +57,58 @@ interface NormalizedRecord {
 // Reused for every decoded Record: decoding fills it, nothing escapes.
 const scratch: DecodedRecord = { partitionKeyIndex: 0, explicitHashKeyIndex: -1, dataStart: 0, dataEnd: 0 };
 
-/** {@link deaggregate}, also reporting how many user records `hashKeyRange` dropped. */
+// `outOfRange` policies, as numbers for the per-record test.
+const KEEP = 0;
+const FLAG = 1;
+const DROP = 2;
+
+function policyOf(outOfRange: unknown): number {
+  if (outOfRange === 'flag') return FLAG;
+  if (outOfRange === 'drop') return DROP;
+  if (outOfRange === 'keep') return KEEP;
+  throw new InvalidOptionsError(
+    `outOfRange must be 'keep', 'flag' or 'drop', got ${describeValue(outOfRange)}`,
+  );
+}
+
+/**
+ * {@link deaggregate}, also counting the user records that lay outside `hashKeyRange` (`outOfRange`) and
+ * those of them left out (`droppedOutOfRange`, with `outOfRange: 'drop'`).
+ */
 export function deaggregateWithStats(
   record: KinesisRecordInput,
   options: DeaggregateOptions = {},
 ): DeaggregationResult {
-  const { verifyChecksum = true, strict = false, hashKeyRange } = options;
-  // Checked for every record, so a bad range is always the caller's error, never a pass-through.
-  const range = hashKeyRange === undefined ? undefined : parseRange(hashKeyRange);
+  const { verifyChecksum = true, strict = false, hashKeyRange, outOfRange = 'flag' } = options;
+  // Both checked on every call, before the record is looked at: a bad option is always the caller's error,
+  // never a pass-through, and never hidden by a record that happens not to need it.
+  const policy = policyOf(outOfRange);
+  const range = hashKeyRange === undefined ? undefined : resolveHashKeyRange(hashKeyRange);
   const input = normalize(record);
   const { bytes } = input;
-  if (!isAggregated(bytes)) return { records: [ordinary(input, undefined)], droppedOutOfRange: 0 };
+  if (!isAggregated(bytes)) return whole(ordinary(input, undefined));
   if (verifyChecksum && !checksumMatches(bytes)) {
     if (strict) throw new ChecksumMismatchError();
-    return { records: [ordinary(input, 'checksum')], droppedOutOfRange: 0 };
+    return whole(ordinary(input, 'checksum'));
   }
   try {
-    return decodeUserRecords(input, range);
+    return decodeUserRecords(input, range, policy);
   } catch (error) {
     if (!(error instanceof FormatFailure)) throw error;
     if (strict) throw new AggregationFormatError(error.message, error.offset);
-    return { records: [ordinary(input, 'decode')], droppedOutOfRange: 0 };
+    return whole(ordinary(input, 'decode'));
   }
 }
 
-// A consumer passes the same range for every record of a shard: parse it once (keyed by value, so a
-// mutated range object is re-parsed).
-let lastStart: string | bigint | undefined;
-let lastEnd: string | bigint | undefined;
-let lastParsed: [bigint, bigint] = [0n, 0n];
-
-function parseRange({ startingHashKey, endingHashKey }: HashKeyRange): [bigint, bigint] {
-  if (startingHashKey !== lastStart || endingHashKey !== lastEnd) {
-    lastParsed = [parseHashKey(startingHashKey), parseHashKey(endingHashKey)];
-    lastStart = startingHashKey;
-    lastEnd = endingHashKey;
-  }
-  return lastParsed;
+/** The result for a record passed through whole: never judged against the range. */
+function whole(record: UserRecord): DeaggregationResult {
+  return { records: [record], outOfRange: 0, droppedOutOfRange: 0 };
 }
 
 function decodeUserRecords(
   input: NormalizedRecord,
-  range: [bigint, bigint] | undefined,
+  range: ParsedHashKeyRange | undefined,
+  policy: number,
 ): DeaggregationResult {
   const { bytes, sequenceNumber, approximateArrivalTimestamp } = input;
   const bodyStart = MAGIC.length;
@@ -102,6 +120,7 @@ function decodeUserRecords(
   const partitionKeyHashes: (bigint | undefined)[] = [];
   const explicitHashKeyValues: (bigint | undefined)[] = [];
   const records: UserRecord[] = [];
+  let outside = 0;
   let dropped = 0;
   for (let i = 0, sub = 0; i < recordBounds.length; i += 2, sub++) {
     decodeRecord(bytes, recordBounds[i] as number, recordBounds[i + 1] as number, bodyStart, scratch);
@@ -123,6 +142,7 @@ function decodeUserRecords(
         );
       }
     }
+    let flag = false;
     if (range !== undefined) {
       let key: bigint | undefined;
       if (explicitHashKey === undefined) {
@@ -133,12 +153,16 @@ function decodeUserRecords(
           (recordBounds[i] as number) - bodyStart,
         );
       }
-      if (key < range[0] || key > range[1]) {
-        dropped += 1;
-        continue;
+      if (key < range.start || key > range.end) {
+        outside += 1;
+        if (policy === DROP) {
+          dropped += 1;
+          continue;
+        }
+        flag = policy === FLAG;
       }
     }
-    records.push({
+    const user: UserRecord = {
       partitionKey,
       explicitHashKey,
       data: new Uint8Array(arrayBuffer, byteOffset + dataStart, dataEnd - dataStart),
@@ -146,9 +170,12 @@ function decodeUserRecords(
       subSequenceNumber: sub,
       aggregated: true,
       approximateArrivalTimestamp,
-    });
+    };
+    // Set apart, as `aggregationError` is: records in range (nearly all) keep one object shape.
+    if (flag) user.outOfRange = true;
+    records.push(user);
   }
-  return { records, droppedOutOfRange: dropped };
+  return { records, outOfRange: outside, droppedOutOfRange: dropped };
 }
 
 function parseTableHashKey(value: string, at: number): bigint {

@@ -1,3 +1,5 @@
+import type { UserRecord } from './types.js';
+
 /** Every error code this package throws. Stable: match on `code`, not on messages. */
 export type AggregationErrorCode =
   | 'RECORD_TOO_LARGE'
@@ -5,13 +7,17 @@ export type AggregationErrorCode =
   | 'INVALID_HASH_KEY'
   | 'INVALID_OPTIONS'
   | 'AGGREGATION_FORMAT'
-  | 'CHECKSUM_MISMATCH';
+  | 'CHECKSUM_MISMATCH'
+  | 'USER_RECORD_FAILED';
 
 /** Base class of every error this package throws. */
 export class ShardlineAggregationError extends Error {
   /** Machine-readable reason. */
   readonly code: AggregationErrorCode;
-  /** Whether retrying the same call can succeed. Nothing here is retriable: the input itself is at fault. */
+  /**
+   * Whether retrying the same call can succeed. `false` for every error about the input (it is at fault);
+   * a {@link UserRecordHandlerError} carries its handler error's own answer.
+   */
   readonly retriable: boolean;
 
   constructor(
@@ -50,14 +56,18 @@ export class InvalidRecordError extends ShardlineAggregationError {
   }
 }
 
-/** An explicit hash key or hash key range bound that is not a decimal integer in 0..2^128-1. */
+/**
+ * An explicit hash key that is not a decimal integer in 0..2^128-1, or a hash key range that is not valid
+ * (not one of the accepted shapes, a bound missing or outside 0..2^128-1, start above end). The message names
+ * the offending value.
+ */
 export class InvalidHashKeyError extends ShardlineAggregationError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('INVALID_HASH_KEY', message, options);
   }
 }
 
-/** An option outside its documented range. */
+/** An option outside its documented range (for example `outOfRange` not `'keep'`, `'flag'` or `'drop'`). */
 export class InvalidOptionsError extends ShardlineAggregationError {
   constructor(message: string) {
     super('INVALID_OPTIONS', message);
@@ -87,4 +97,58 @@ export class ChecksumMismatchError extends ShardlineAggregationError {
   constructor() {
     super('CHECKSUM_MISMATCH', 'aggregated record MD5 checksum does not match its body');
   }
+}
+
+/**
+ * A user record handler failed (threw or rejected) inside `kplRecordHandler`: the enclosing Kinesis record
+ * (the aggregate) is then reported failed to Powertools. `cause` is what the handler threw; `retriable` is
+ * the cause's own boolean `retriable` when it has one, else `true` (Lambda retries the record anyway).
+ */
+export class UserRecordHandlerError extends ShardlineAggregationError {
+  /** The user record whose handler failed (its `subSequenceNumber` says where in the aggregate). */
+  readonly record: UserRecord;
+
+  constructor(record: UserRecord, cause: unknown) {
+    const causeRetriable = (cause as { retriable?: unknown } | null | undefined)?.retriable;
+    const reason = cause instanceof Error ? cause.message : describeValue(cause);
+    super(
+      'USER_RECORD_FAILED',
+      `user record ${record.sequenceNumber}/${record.subSequenceNumber} failed: ${reason}`,
+      { cause, retriable: typeof causeRetriable === 'boolean' ? causeRetriable : true },
+    );
+    this.record = record;
+  }
+}
+
+/**
+ * A short, safe rendering of a value for an error message: strings quoted, bigints with `n`, objects as JSON
+ * (bigints inside too), cut at 200 characters. Never throws.
+ * @internal
+ */
+export function describeValue(value: unknown): string {
+  let text: string;
+  switch (typeof value) {
+    case 'string':
+      text = JSON.stringify(value);
+      break;
+    case 'bigint':
+      text = `${value}n`;
+      break;
+    case 'object':
+    case 'function':
+      try {
+        text =
+          JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ??
+          Object.prototype.toString.call(value);
+      } catch {
+        text = Object.prototype.toString.call(value);
+      }
+      break;
+    case 'undefined':
+      text = 'undefined';
+      break;
+    default:
+      text = `${typeof value} ${String(value)}`;
+  }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidHashKeyError } from './errors.js';
+import { describeValue, InvalidHashKeyError } from './errors.js';
 import {
   digestWords,
   loadBlockAscii,
@@ -7,7 +7,7 @@ import {
   md5SingleBlock,
   SINGLE_BLOCK_MAX_BYTES,
 } from './md5.js';
-import type { HashKeyRange } from './types.js';
+import type { HashKeyRangeInput, ParsedHashKeyRange } from './types.js';
 
 /** The largest hash key: 2^128 - 1. */
 export const MAX_HASH_KEY = (1n << 128n) - 1n;
@@ -95,15 +95,24 @@ export function isValidExplicitHashKey(value: string): boolean {
 
 /**
  * Parses a hash key given as a decimal string (the ListShards / ExplicitHashKey form) or a bigint.
- * @throws InvalidHashKeyError if it is not an integer in 0..2^128-1.
+ * @throws InvalidHashKeyError if it is not an integer in 0..2^128-1 given as one of those.
  */
 export function parseHashKey(value: string | bigint): bigint {
   if (typeof value === 'bigint') {
-    if (value < 0n || value > MAX_HASH_KEY) throw new InvalidHashKeyError('hash key outside 0..2^128-1');
+    if (value < 0n || value > MAX_HASH_KEY) {
+      throw new InvalidHashKeyError(`hash key ${describeValue(value)} is outside 0..2^128-1`);
+    }
     return value;
   }
+  if (typeof value !== 'string') {
+    throw new InvalidHashKeyError(
+      `hash key must be a decimal string or a bigint, got ${describeValue(value)}`,
+    );
+  }
   if (!isValidExplicitHashKey(value)) {
-    throw new InvalidHashKeyError('hash key must be a decimal integer in 0..2^128-1 without leading zeros');
+    throw new InvalidHashKeyError(
+      `hash key ${describeValue(value)} is not a decimal integer in 0..2^128-1 without sign or leading zeros`,
+    );
   }
   return BigInt(value);
 }
@@ -113,7 +122,111 @@ export function hashKeyToDecimal(key: bigint): string {
   return key.toString(10);
 }
 
-/** Whether `key` lies in the closed range `[startingHashKey, endingHashKey]`. */
-export function isInHashRange(key: bigint, range: HashKeyRange): boolean {
-  return key >= parseHashKey(range.startingHashKey) && key <= parseHashKey(range.endingHashKey);
+/**
+ * Whether `key` lies in the closed range (any shape {@link parseHashKeyRange} accepts).
+ * @throws InvalidHashKeyError if the range is not valid.
+ */
+export function isInHashRange(key: bigint, range: HashKeyRangeInput): boolean {
+  const { start, end } = resolveHashKeyRange(range);
+  return key >= start && key <= end;
+}
+
+/**
+ * Validates a hash key range and returns its bounds. Accepts `{ startingHashKey, endingHashKey }`, the AWS
+ * SDK's `HashKeyRange` (`{ StartingHashKey, EndingHashKey }`) and an SDK `Shard` (`{ HashKeyRange }`), with
+ * bounds as decimal strings (no sign, no leading zeros, as ListShards gives them) or bigints.
+ * @throws InvalidHashKeyError, naming the offending value, if the range is not an object of exactly one of
+ * those shapes, a bound is missing, is neither a string nor a bigint, is not an integer in 0..2^128-1, or the
+ * start is above the end.
+ */
+export function parseHashKeyRange(range: HashKeyRangeInput): ParsedHashKeyRange {
+  const { start, end } = resolveHashKeyRange(range);
+  return { start, end };
+}
+
+// The last valid range, keyed by its bound values as given: a consumer passes the same range for each record
+// of a shard, so most calls compare two values instead of parsing two 39-digit numbers. Written only after the
+// values passed every check, so bounds equal to the cached ones are valid bounds; a mutated range object shows
+// new values and is checked anew.
+let cachedStart: string | bigint | undefined;
+let cachedEnd: string | bigint | undefined;
+let cached: ParsedHashKeyRange | undefined;
+
+/**
+ * {@link parseHashKeyRange} without the copy: the returned object may be shared between calls and must not be
+ * mutated. For this package's own hot paths.
+ * @internal
+ */
+export function resolveHashKeyRange(range: HashKeyRangeInput): ParsedHashKeyRange {
+  if (typeof range !== 'object' || range === null) {
+    throw new InvalidHashKeyError(`hashKeyRange must be an object, got ${describeValue(range)}`);
+  }
+  const ours = 'startingHashKey' in range || 'endingHashKey' in range;
+  const sdk = 'StartingHashKey' in range || 'EndingHashKey' in range;
+  const shard = 'HashKeyRange' in range;
+  let start: unknown;
+  let end: unknown;
+  let names: readonly [string, string];
+  if (ours && !sdk && !shard) {
+    start = (range as { startingHashKey?: unknown }).startingHashKey;
+    end = (range as { endingHashKey?: unknown }).endingHashKey;
+    names = OUR_NAMES;
+  } else if (sdk && !ours && !shard) {
+    start = (range as { StartingHashKey?: unknown }).StartingHashKey;
+    end = (range as { EndingHashKey?: unknown }).EndingHashKey;
+    names = SDK_NAMES;
+  } else if (shard && !ours && !sdk) {
+    const inner: unknown = (range as { HashKeyRange?: unknown }).HashKeyRange;
+    if (typeof inner !== 'object' || inner === null) {
+      throw new InvalidHashKeyError(
+        `hashKeyRange.HashKeyRange must be an object, got ${describeValue(inner)} (in ${describeValue(range)})`,
+      );
+    }
+    start = (inner as { StartingHashKey?: unknown }).StartingHashKey;
+    end = (inner as { EndingHashKey?: unknown }).EndingHashKey;
+    names = SHARD_NAMES;
+  } else {
+    throw new InvalidHashKeyError(
+      `hashKeyRange must have startingHashKey and endingHashKey, or StartingHashKey and EndingHashKey, or a ` +
+        `Shard's HashKeyRange (exactly one of these), got ${describeValue(range)}`,
+    );
+  }
+  if (cached !== undefined && start === cachedStart && end === cachedEnd) return cached;
+  const parsedStart = parseBound(start, names[0], range);
+  const parsedEnd = parseBound(end, names[1], range);
+  if (parsedStart > parsedEnd) {
+    throw new InvalidHashKeyError(
+      `hashKeyRange starts above its end: ${names[0]} ${describeValue(start)} > ${names[1]} ` +
+        `${describeValue(end)}`,
+    );
+  }
+  const parsed = { start: parsedStart, end: parsedEnd };
+  // Valid values only reach this line (undefined, numbers and objects have thrown above).
+  cachedStart = start as string | bigint;
+  cachedEnd = end as string | bigint;
+  cached = parsed;
+  return parsed;
+}
+
+const OUR_NAMES = ['startingHashKey', 'endingHashKey'] as const;
+const SDK_NAMES = ['StartingHashKey', 'EndingHashKey'] as const;
+const SHARD_NAMES = ['HashKeyRange.StartingHashKey', 'HashKeyRange.EndingHashKey'] as const;
+
+function parseBound(value: unknown, name: string, range: object): bigint {
+  if (value === undefined) {
+    throw new InvalidHashKeyError(`hashKeyRange has no ${name}: ${describeValue(range)}`);
+  }
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= MAX_HASH_KEY) return value;
+  } else if (typeof value === 'string') {
+    if (isValidExplicitHashKey(value)) return BigInt(value);
+  } else {
+    throw new InvalidHashKeyError(
+      `hashKeyRange ${name} must be a decimal string or a bigint, got ${describeValue(value)}`,
+    );
+  }
+  throw new InvalidHashKeyError(
+    `hashKeyRange ${name} ${describeValue(value)} is not an integer in 0..2^128-1 ` +
+      '(decimal, no sign, no leading zeros)',
+  );
 }

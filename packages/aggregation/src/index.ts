@@ -8,6 +8,7 @@ export {
   InvalidRecordError,
   RecordTooLargeError,
   ShardlineAggregationError,
+  UserRecordHandlerError,
 } from './errors.js';
 export { FRAMING_BYTES, isAggregated, MAGIC } from './format.js';
 export {
@@ -17,6 +18,7 @@ export {
   isValidExplicitHashKey,
   MAX_HASH_KEY,
   parseHashKey,
+  parseHashKeyRange,
   partitionKeyHash,
   partitionKeyHashWords,
 } from './hashKey.js';
@@ -34,10 +36,15 @@ export type {
   DeaggregateOptions,
   DeaggregationResult,
   HashKeyRange,
+  HashKeyRangeInput,
   KinesisRecordInput,
   LambdaKinesisRecordPayload,
+  OutOfRangePolicy,
+  ParsedHashKeyRange,
   RecordAggregatorOptions,
+  SdkHashKeyRange,
   SdkKinesisRecord,
+  SdkShardHashKeyRange,
   UserRecord,
   UserRecordInput,
 } from './types.js';

@@ -48,11 +48,49 @@ export interface RecordAggregatorOptions {
   emitSingleRecordRaw?: boolean;
 }
 
-/** A shard's closed hash key range, as ListShards reports it (decimal strings) or as bigints. */
+/**
+ * A shard's closed hash key range in this package's spelling: decimal strings (as ListShards gives them) or
+ * bigints, each in 0..2^128-1, start not above end.
+ */
 export interface HashKeyRange {
   startingHashKey: string | bigint;
   endingHashKey: string | bigint;
 }
+
+/**
+ * The AWS SDK's `HashKeyRange` (of a `Shard` from ListShards or DescribeStream), typed structurally. Both
+ * bounds are required at run time, although the SDK types them as optional.
+ */
+export interface SdkHashKeyRange {
+  StartingHashKey?: string | bigint | undefined;
+  EndingHashKey?: string | bigint | undefined;
+}
+
+/** An AWS SDK `Shard`, typed structurally: only its `HashKeyRange` is read. */
+export interface SdkShardHashKeyRange {
+  HashKeyRange?: SdkHashKeyRange | undefined;
+}
+
+/**
+ * Every shape a hash key range is accepted in: {@link HashKeyRange} (`{ startingHashKey, endingHashKey }`),
+ * the SDK's `HashKeyRange` (`{ StartingHashKey, EndingHashKey }`), or an SDK `Shard` holding one. Bounds are
+ * decimal strings or bigints. Anything else, a missing bound, a bound outside 0..2^128-1, or a start above
+ * the end is an `InvalidHashKeyError` (see `parseHashKeyRange`).
+ */
+export type HashKeyRangeInput = HashKeyRange | SdkHashKeyRange | SdkShardHashKeyRange;
+
+/** A validated hash key range, as `parseHashKeyRange` returns it: `start <= end`, both in 0..2^128-1. */
+export interface ParsedHashKeyRange {
+  start: bigint;
+  end: bigint;
+}
+
+/**
+ * What `deaggregate` does with a user record whose hash key lies outside `hashKeyRange`: return it as is
+ * (`'keep'`), return it marked `outOfRange: true` (`'flag'`), or leave it out (`'drop'`). All three count it
+ * in `DeaggregationResult.outOfRange`.
+ */
+export type OutOfRangePolicy = 'keep' | 'flag' | 'drop';
 
 /** Why a record that looked aggregated was passed through whole. */
 export type AggregationErrorKind = 'checksum' | 'decode';
@@ -78,6 +116,13 @@ export interface UserRecord {
    * did not match (`'checksum'`) or its body did not decode (`'decode'`). Worth alerting on.
    */
   aggregationError?: AggregationErrorKind | undefined;
+  /**
+   * `true` only on a user record whose hash key lies outside `hashKeyRange`, returned because `outOfRange`
+   * is `'flag'` (the default). Such a record was aggregated with records of another shard (typically across
+   * a reshard). If its producer also sent it to the shard that owns its key (Shardline's producer does after a
+   * reshard; the KPL does not), that shard's reader delivers it too; if not, this is its only delivery.
+   */
+  outOfRange?: boolean | undefined;
 }
 
 /** Options of `deaggregate`. */
@@ -88,12 +133,25 @@ export interface DeaggregateOptions {
    */
   verifyChecksum?: boolean;
   /**
-   * Keep only the user records whose hash key lies in this closed range (the shard's range after a
-   * reshard); records outside it are dropped one by one, not the whole aggregate as KCL 2.x does. Records
-   * that were not aggregated are never filtered (Kinesis put them on this shard itself).
-   * @defaultValue `undefined` (no filtering)
+   * The shard's hash key range: user records of an aggregate whose hash key lies outside it (after a
+   * reshard) are handled by `outOfRange`, one by one (KCL 2.x drops the whole aggregate). Records that were
+   * not aggregated are never judged (Kinesis put them on this shard itself). Accepts
+   * `{ startingHashKey, endingHashKey }`, the SDK's `HashKeyRange` or its `Shard`, with decimal strings or
+   * bigints; validated on every call.
+   * @throws InvalidHashKeyError when it is not a valid range (a bound missing, not a decimal in 0..2^128-1,
+   * or start above end), whatever the record.
+   * @defaultValue `undefined` (no user record is judged)
    */
-  hashKeyRange?: HashKeyRange | undefined;
+  hashKeyRange?: HashKeyRangeInput | undefined;
+  /**
+   * What to do with a user record outside `hashKeyRange`: `'keep'` returns it unmarked, `'flag'` returns it
+   * with `outOfRange: true`, `'drop'` leaves it out. Every such record is counted in
+   * `DeaggregationResult.outOfRange`, and the dropped ones also in `droppedOutOfRange`. Without a
+   * `hashKeyRange` nothing is judged.
+   * @throws InvalidOptionsError for any other value.
+   * @defaultValue `'flag'`
+   */
+  outOfRange?: OutOfRangePolicy | undefined;
   /**
    * Throw `ChecksumMismatchError` / `AggregationFormatError` for a bad aggregate instead of passing it
    * through whole as the KCL does.
@@ -104,9 +162,11 @@ export interface DeaggregateOptions {
 
 /** What `deaggregateWithStats` returns. */
 export interface DeaggregationResult {
-  /** The user records, in order. */
+  /** The user records, in order (without the dropped ones). */
   records: UserRecord[];
-  /** How many user records `hashKeyRange` dropped. */
+  /** How many user records lay outside `hashKeyRange`, whatever `outOfRange` did with them. */
+  outOfRange: number;
+  /** How many of those were left out of `records` (non-zero only with `outOfRange: 'drop'`). */
   droppedOutOfRange: number;
 }
 

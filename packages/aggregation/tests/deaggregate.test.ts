@@ -7,6 +7,7 @@ import {
   deaggregateWithStats,
   hashKey,
   InvalidHashKeyError,
+  InvalidOptionsError,
   InvalidRecordError,
   RecordAggregator,
   ShardlineAggregationError,
@@ -154,7 +155,7 @@ describe('deaggregate', () => {
     }
   });
 
-  it('drops only the user records outside the hash key range and reports how many', () => {
+  it('judges each user record against the hash key range: flags by default, keeps or drops on request', () => {
     const aggregator = new RecordAggregator();
     const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
     for (const key of keys) aggregator.add({ partitionKey: key, data: key });
@@ -163,31 +164,90 @@ describe('deaggregate', () => {
     const half = 1n << 127n;
     const lower = { startingHashKey: '0', endingHashKey: (half - 1n).toString() };
     const upper = { startingHashKey: half, endingHashKey: (1n << 128n) - 1n };
-    const low = deaggregateWithStats(sdk(data), { hashKeyRange: lower });
-    const high = deaggregateWithStats(sdk(data), { hashKeyRange: upper });
+    const all = [...keys, 'explicit-low'];
     const expectedLow = [...keys.filter((k) => hashKey(k) < half), 'explicit-low'];
+    const expectedHigh = keys.filter((k) => hashKey(k) >= half);
+    expect(expectedLow.length).toBeGreaterThan(5);
+    expect(expectedHigh.length).toBeGreaterThan(5);
+
+    // Default: every user record returned, those outside flagged, all of them counted, none dropped.
+    const flagged = deaggregateWithStats(sdk(data), { hashKeyRange: lower });
+    expect(texts(flagged.records)).toEqual(all);
+    expect(texts(flagged.records.filter((r) => r.outOfRange === true))).toEqual(expectedHigh);
+    expect(flagged.records.filter((r) => r.outOfRange !== true).every((r) => !('outOfRange' in r))).toBe(
+      true,
+    );
+    expect(flagged).toMatchObject({ outOfRange: expectedHigh.length, droppedOutOfRange: 0 });
+    expect(deaggregate(sdk(data), { hashKeyRange: lower })).toEqual(flagged.records);
+
+    const kept = deaggregateWithStats(sdk(data), { hashKeyRange: lower, outOfRange: 'keep' });
+    expect(texts(kept.records)).toEqual(all);
+    expect(kept.records.some((r) => 'outOfRange' in r)).toBe(false);
+    expect(kept).toMatchObject({ outOfRange: expectedHigh.length, droppedOutOfRange: 0 });
+
+    const low = deaggregateWithStats(sdk(data), { hashKeyRange: lower, outOfRange: 'drop' });
+    const high = deaggregateWithStats(sdk(data), { hashKeyRange: upper, outOfRange: 'drop' });
     expect(texts(low.records)).toEqual(expectedLow);
-    expect(texts(high.records)).toEqual(keys.filter((k) => hashKey(k) >= half));
-    expect(low.droppedOutOfRange).toBe(41 - expectedLow.length);
-    expect(high.droppedOutOfRange).toBe(expectedLow.length);
+    expect(texts(high.records)).toEqual(expectedHigh);
+    expect(low).toMatchObject({ outOfRange: expectedHigh.length, droppedOutOfRange: expectedHigh.length });
+    expect(high).toMatchObject({ outOfRange: expectedLow.length, droppedOutOfRange: expectedLow.length });
     // Sub-sequence numbers stay those of the aggregate.
     expect(high.records.every((r) => texts([r])[0] === keys[r.subSequenceNumber])).toBe(true);
-    // Ordinary records are never filtered.
-    expect(
-      deaggregateWithStats(sdk(Buffer.from('raw')), {
-        hashKeyRange: { startingHashKey: 0n, endingHashKey: 0n },
-      }),
-    ).toMatchObject({ droppedOutOfRange: 0, records: [{ aggregated: false }] });
-    expect(() =>
-      deaggregate(sdk(data), { hashKeyRange: { startingHashKey: '-1', endingHashKey: '1' } }),
-    ).toThrow(InvalidHashKeyError);
-    // A bad range is the caller's error whatever the record.
-    expect(() =>
-      deaggregate(sdk(Buffer.from('raw')), { hashKeyRange: { startingHashKey: '1', endingHashKey: 'x' } }),
-    ).toThrow(InvalidHashKeyError);
+
+    // Without a range nothing is judged, whatever the policy.
+    for (const outOfRange of ['keep', 'flag', 'drop'] as const) {
+      const none = deaggregateWithStats(sdk(data), { outOfRange });
+      expect(texts(none.records)).toEqual(all);
+      expect(none).toMatchObject({ outOfRange: 0, droppedOutOfRange: 0 });
+      expect(none.records.some((r) => 'outOfRange' in r)).toBe(false);
+    }
   });
 
-  it('treats an explicit hash key that is not a 128-bit decimal as malformed only when filtering by range', () => {
+  it('never judges records that were not aggregated, nor aggregates passed through whole', () => {
+    const nowhere = { startingHashKey: 0n, endingHashKey: 0n };
+    const corrupt = frame(new Uint8Array([...lengthDelimited(1, 'pk'), ...record(0, 'x')]));
+    corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1] as number) ^ 1;
+    for (const outOfRange of ['keep', 'flag', 'drop'] as const) {
+      for (const data of [Buffer.from('raw'), corrupt]) {
+        const result = deaggregateWithStats(sdk(data), { hashKeyRange: nowhere, outOfRange });
+        expect(result).toMatchObject({
+          outOfRange: 0,
+          droppedOutOfRange: 0,
+          records: [{ aggregated: false }],
+        });
+        expect(result.records[0]?.outOfRange).toBeUndefined();
+      }
+    }
+  });
+
+  it('rejects a bad range or policy with a typed error naming the value, whatever the record', () => {
+    const aggregator = new RecordAggregator();
+    aggregator.add({ partitionKey: 'a', data: 'one' });
+    aggregator.add({ partitionKey: 'b', data: 'two' });
+    const data = aggregator.flush()?.data ?? new Uint8Array();
+    for (const input of [sdk(data), sdk(Buffer.from('raw'))]) {
+      expect(() =>
+        deaggregate(input, { hashKeyRange: { startingHashKey: '-1', endingHashKey: '1' } }),
+      ).toThrow(/startingHashKey "-1"/);
+      expect(() =>
+        deaggregate(input, { hashKeyRange: { startingHashKey: '1', endingHashKey: 'x' } }),
+      ).toThrow(InvalidHashKeyError);
+      let caught: unknown;
+      try {
+        deaggregate(input, { outOfRange: 'skip' as 'drop' });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(InvalidOptionsError);
+      expect(caught).toMatchObject({ code: 'INVALID_OPTIONS', retriable: false });
+      expect((caught as Error).message).toContain('"skip"');
+      expect(() => deaggregate(input, { outOfRange: null as unknown as 'drop' })).toThrow(
+        InvalidOptionsError,
+      );
+    }
+  });
+
+  it('treats an explicit hash key that is not a 128-bit decimal as malformed only when judging by range', () => {
     const data = frame(
       new Uint8Array([...lengthDelimited(1, 'pk'), ...lengthDelimited(2, 'nope'), ...record(0, 'x', 0)]),
     );

@@ -27,7 +27,9 @@ function storedUserRecords(
     const shard = fake.shards.find((s) => s.shardId === entry.shardId);
     const users = deaggregate(
       { Data: entry.data, PartitionKey: entry.partitionKey, SequenceNumber: entry.sequenceNumber },
-      shard === undefined ? {} : { hashKeyRange: { startingHashKey: shard.start, endingHashKey: shard.end } },
+      shard === undefined
+        ? {}
+        : { hashKeyRange: { startingHashKey: shard.start, endingHashKey: shard.end }, outOfRange: 'drop' },
     );
     for (const user of users) {
       const key = Buffer.from(user.data).toString('utf8');

@@ -20,12 +20,7 @@ export async function readUserRecords(client: KinesisClient, streamName: string)
   const out: ReadUserRecord[] = [];
   for (const record of await readAllRecords(client, streamName)) {
     const range = ranges.get(record.shardId);
-    const users = deaggregate(
-      record,
-      range?.StartingHashKey && range.EndingHashKey
-        ? { hashKeyRange: { startingHashKey: range.StartingHashKey, endingHashKey: range.EndingHashKey } }
-        : {},
-    );
+    const users = deaggregate(record, range ? { hashKeyRange: range, outOfRange: 'drop' } : {});
     for (const user of users) {
       out.push({
         payload: Buffer.from(user.data).toString('utf8'),

@@ -318,6 +318,8 @@ export class ShardConsumer {
       const result = deaggregateWithStats(record, {
         verifyChecksum: this.#deps.options.verifyChecksum,
         hashKeyRange: this.#deps.hashKeyRange,
+        // Dropped and counted, as before `outOfRange` existed (its default is now 'flag').
+        outOfRange: 'drop',
       });
       for (const user of result.records) out.push(user);
       dropped += result.droppedOutOfRange;
