@@ -73,7 +73,7 @@ export interface ConsumerEvents {
     resolution: 'processed' | 'dead-lettered' | 'stopped';
   };
   /** User records dropped because their hash key is outside the shard's range (after a reshard). */
-  recordsFiltered: { shardId: string; count: number };
+  recordsOutOfRange: { shardId: string; count: number; delivered: boolean };
   /**
    * A background operation failed and will be retried (renew, take, sync, fetch, release; `checkpoint` when
    * the checkpoint past a dead-lettered or skipped record failed: the next checkpoint covers it).

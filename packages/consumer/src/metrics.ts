@@ -7,6 +7,8 @@ export interface ShardMetrics {
   /** From the latest GetRecords response; `undefined` before the first one. */
   millisBehindLatest: number | undefined;
   recordsProcessed: number;
+  /** User records outside this shard's hash range seen by this worker (delivered or dropped). */
+  recordsOutOfRange: number;
   bytesProcessed: number;
   lastCheckpoint: string;
   /**
@@ -58,7 +60,9 @@ export interface MetricsSnapshot {
   recordsSkipped: number;
   /** Shards of this worker blocked right now (see {@link ShardMetrics.blockedSince}); not a counter. */
   shardsBlocked: number;
-  recordsFilteredOutOfRange: number;
+  /** User records outside their shard's hash range, delivered (flagged `outOfRange`) or dropped. */
+  recordsOutOfRangeDelivered: number;
+  recordsOutOfRangeDropped: number;
   getRecordsThrottles: number;
   /** Write requests sent to the lease table (renewals, takes, checkpoints, creates, evicts, deletes). */
   leaseTableWrites: number;
@@ -91,6 +95,7 @@ export class Counters {
   recordsSkipped = 0;
   /** A gauge: incremented when a shard becomes blocked, decremented when it is unblocked. */
   shardsBlocked = 0;
-  recordsFilteredOutOfRange = 0;
+  recordsOutOfRangeDelivered = 0;
+  recordsOutOfRangeDropped = 0;
   getRecordsThrottles = 0;
 }

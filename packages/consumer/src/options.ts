@@ -130,6 +130,16 @@ export interface KinesisConsumerOptions {
   deadLetter?: DeadLetterHandler;
   /** Check the MD5 of KPL aggregates. @defaultValue `true` */
   verifyChecksum?: boolean;
+  /**
+   * A user record whose hash key is outside its shard's range (after a reshard, or written by a producer that
+   * is not shard-aware, such as `aws-kinesis-agg`, whose aggregates mix partition keys): `'deliver'` hands it
+   * to the processor flagged `outOfRange: true`; `'drop'` drops it, one by one (never the whole aggregate).
+   * Either way it is counted (`recordsOutOfRange` event and metrics). Delivering never loses data a producer
+   * wrote; the cost is a duplicate when a shard-aware producer (the KPL, ours) also re-sent it to the right
+   * shard, which at-least-once processing already has to handle.
+   * @defaultValue `'deliver'`
+   */
+  outOfRangeRecords?: 'deliver' | 'drop';
   /** Structured logger; never receives payloads. @defaultValue no logging */
   logger?: Logger;
 }
@@ -162,6 +172,7 @@ export interface ResolvedOptions {
   onProcessingFailure: ProcessingFailurePolicy;
   deadLetter: DeadLetterHandler | undefined;
   verifyChecksum: boolean;
+  outOfRangeRecords: 'deliver' | 'drop';
   logger: Logger;
 }
 
@@ -225,6 +236,12 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
   if (typeof workerTableName !== 'string' || !TABLE_NAME.test(workerTableName)) {
     throw new ConfigurationError(
       `workerTableName must be 3-255 characters of a-z, A-Z, 0-9, _ . - (got ${JSON.stringify(workerTableName)}); set it when applicationName is longer than 247 characters`,
+    );
+  }
+  const outOfRangeRecords = options.outOfRangeRecords ?? 'deliver';
+  if (outOfRangeRecords !== 'deliver' && outOfRangeRecords !== 'drop') {
+    throw new ConfigurationError(
+      `outOfRangeRecords must be 'deliver' or 'drop' (got ${JSON.stringify(outOfRangeRecords)})`,
     );
   }
   const retry = options.processingRetry ?? {};
@@ -291,6 +308,7 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     onProcessingFailure,
     deadLetter: options.deadLetter,
     verifyChecksum: options.verifyChecksum ?? true,
+    outOfRangeRecords,
     logger: options.logger ?? {},
   };
 }

@@ -74,23 +74,24 @@ describe('KinesisConsumer, one worker', () => {
       }),
     );
     const seen: string[] = [];
-    const filtered: ConsumerEvents['recordsFiltered'][] = [];
+    const filtered: ConsumerEvents['recordsOutOfRange'][] = [];
     const consumer = makeConsumer(stack, {
       streamName,
       applicationName,
       initialPosition: 'TRIM_HORIZON',
+      outOfRangeRecords: 'drop',
       processor: async (records: UserRecord[]) => {
         for (const record of records)
           seen.push(`${new TextDecoder().decode(record.data)}@${record.subSequenceNumber}`);
       },
     });
-    consumer.on('recordsFiltered', (event) => filtered.push(event));
+    consumer.on('recordsOutOfRange', (event) => filtered.push(event));
     await consumer.start();
     try {
       await waitFor(() => seen.length >= 2 && filtered.length >= 1, 20_000, 'aggregate processed');
       expect(seen).toEqual(['in-0@0', 'in-2@2']);
-      expect(filtered).toEqual([{ shardId: 'shardId-000000000000', count: 2 }]);
-      expect(consumer.metrics().recordsFilteredOutOfRange).toBe(2);
+      expect(filtered).toEqual([{ shardId: 'shardId-000000000000', count: 2, delivered: false }]);
+      expect(consumer.metrics().recordsOutOfRangeDropped).toBe(2);
     } finally {
       await consumer.stop({ timeoutMs: 5_000 });
     }

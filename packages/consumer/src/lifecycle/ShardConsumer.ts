@@ -1,5 +1,5 @@
 import type { _Record, ChildShard } from '@aws-sdk/client-kinesis';
-import { deaggregateWithStats, type HashKeyRange, type UserRecord } from '@shardline/aggregation';
+import type { HashKeyRange } from '@shardline/aggregation';
 import { backoffDelay, sleep } from '../backoff.js';
 import { LeaseLostError, ProcessorError, ShardEndNotCheckpointedError } from '../errors.js';
 import type { TypedEvents } from '../events.js';
@@ -18,6 +18,7 @@ import {
 } from '../types.js';
 import { BatchRunner } from './BatchRunner.js';
 import { ShardCheckpointer } from './Checkpointer.js';
+import { Deaggregator } from './Deaggregator.js';
 
 /** How a shard consumer ended; the coordinator releases the lease for every outcome but `lease-lost`. */
 export type ShardConsumerOutcome = 'shard-ended' | 'lease-lost' | 'shutdown';
@@ -50,6 +51,7 @@ export class ShardConsumer {
   recordsProcessed = 0;
   bytesProcessed = 0;
   readonly #deps: ShardConsumerDeps;
+  readonly #deaggregator: Deaggregator;
   readonly #abort = new AbortController();
   #fetcher: PollingFetcher | undefined;
   #checkpointer: ShardCheckpointer | undefined;
@@ -60,6 +62,21 @@ export class ShardConsumer {
   constructor(deps: ShardConsumerDeps) {
     this.#deps = deps;
     this.shardId = deps.lease.leaseKey;
+    this.#deaggregator = new Deaggregator({
+      hashKeyRange: deps.hashKeyRange,
+      verifyChecksum: deps.options.verifyChecksum,
+      outOfRange: deps.options.outOfRangeRecords,
+      onOutOfRange: (count, delivered) => {
+        if (delivered) deps.counters.recordsOutOfRangeDelivered += count;
+        else deps.counters.recordsOutOfRangeDropped += count;
+        deps.events.emit('recordsOutOfRange', { shardId: this.shardId, count, delivered });
+      },
+    });
+  }
+
+  /** User records outside this shard's hash range seen so far (delivered or dropped, per the option). */
+  get recordsOutOfRange(): number {
+    return this.#deaggregator.outOfRange;
   }
 
   get millisBehindLatest(): number | undefined {
@@ -182,7 +199,7 @@ export class ShardConsumer {
       // than at the next renewal tick (get() reports the loss, which sets #leaseLost).
       this.#deps.renewer.get(this.shardId);
       if (!batch || this.#stopping()) return this.#finish(true);
-      let records = this.#deaggregate(batch.records);
+      let records = this.#deaggregator.deaggregate(batch.records);
       if (skipThrough) {
         const through = skipThrough;
         records = records.filter((record) => compareExtended(record, through) > 0);
@@ -309,25 +326,5 @@ export class ShardConsumer {
       return { type: 'AT_TIMESTAMP', timestamp: initial.timestamp };
     }
     return { type: 'TRIM_HORIZON' };
-  }
-
-  #deaggregate(records: readonly _Record[]): UserRecord[] {
-    const out: UserRecord[] = [];
-    let dropped = 0;
-    for (const record of records) {
-      const result = deaggregateWithStats(record, {
-        verifyChecksum: this.#deps.options.verifyChecksum,
-        hashKeyRange: this.#deps.hashKeyRange,
-        // Dropped and counted, as before `outOfRange` existed (its default is now 'flag').
-        outOfRange: 'drop',
-      });
-      for (const user of result.records) out.push(user);
-      dropped += result.droppedOutOfRange;
-    }
-    if (dropped > 0) {
-      this.#deps.counters.recordsFilteredOutOfRange += dropped;
-      this.#deps.events.emit('recordsFiltered', { shardId: this.shardId, count: dropped });
-    }
-    return out;
   }
 }
