@@ -1,4 +1,4 @@
-import type { _Record, ChildShard } from '@aws-sdk/client-kinesis';
+import type { ChildShard } from '@aws-sdk/client-kinesis';
 import type { HashKeyRange } from '@shardline/aggregation';
 import { backoffDelay, sleep } from '../backoff.js';
 import { LeaseLostError, ProcessorError, ShardEndNotCheckpointedError } from '../errors.js';
