@@ -1,7 +1,10 @@
 /**
  * What users install works without the monorepo: each published package is packed (`pnpm pack`, which
- * turns `workspace:*` into real versions), the tarballs are installed into a scratch project outside the
- * workspace, and that project type-checks against them and runs them with plain Node.
+ * turns `workspace:*` into real versions), the tarballs are installed into scratch projects outside the
+ * workspace, and those projects type-check against them and run them with plain Node: an ES module project
+ * that `import`s them, and a CommonJS project that `require()`s them (Node's require(esm), on by default from
+ * 20.19 and 22.12). CI runs this file on every Node version it tests (`.ci/run`); tsc and the programs run on
+ * the Node running the test, pnpm and the `shardline` bin on the `node` first on PATH (CI makes them the same).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = resolve(import.meta.dirname, '..');
 const PUBLISHED = ['aggregation', 'producer', 'consumer'] as const;
 const scratch = mkdtempSync(join(tmpdir(), 'shardline-pack-'));
+const cjsScratch = mkdtempSync(join(tmpdir(), 'shardline-cjs-'));
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, {
@@ -59,6 +63,60 @@ client.destroy();
 console.log(JSON.stringify({ users: users.length, key: key > 0n, producer: typeof producerType, consumer: typeof consumerType }));
 `;
 
+/** The tarballs as `file:` specifiers, `prefix` leading from the project that names them to `scratch`. */
+function tarballSpecs(prefix: string): Record<string, string> {
+  return Object.fromEntries(
+    readdirSync(scratch)
+      .filter((f) => f.endsWith('.tgz'))
+      .map((f) => [`@shardline/${f.replace(/^shardline-/, '').replace(/-\d.*$/, '')}`, `file:${prefix}${f}`]),
+  );
+}
+
+/** A project of the given module type in `dir` that depends on the tarballs, with CONSUMER_CODE, installed. */
+function writeProject(dir: string, type: 'module' | 'commonjs', prefix: string): void {
+  const tarballs = tarballSpecs(prefix);
+  const project = {
+    name: `scratch-${type}-consumer-of-shardline`,
+    private: true,
+    type,
+    dependencies: {
+      ...tarballs,
+      '@aws-sdk/client-kinesis': versionOf('packages/producer', '@aws-sdk/client-kinesis'),
+      '@aws-sdk/client-dynamodb': versionOf('packages/consumer', '@aws-sdk/client-dynamodb'),
+    },
+    devDependencies: {
+      typescript: versionOf('.', 'typescript'),
+      '@types/node': versionOf('.', '@types/node'),
+    },
+    // The packed producer and consumer name @shardline/aggregation by version; it is not on a registry
+    // from here, so point every dependant at the tarball.
+    pnpm: { overrides: { '@shardline/aggregation': tarballs['@shardline/aggregation'] } },
+  };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(project, null, 2));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        skipLibCheck: false,
+        types: ['node'],
+        outDir: 'out',
+      },
+      include: ['index.ts'],
+    }),
+  );
+  writeFileSync(join(dir, 'index.ts'), CONSUMER_CODE);
+  run(
+    'pnpm',
+    ['install', '--prefer-offline', '--ignore-workspace', '--config.confirmModulesPurge=false'],
+    dir,
+  );
+}
+
 describe('published packages', () => {
   beforeAll(() => {
     run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], root);
@@ -67,7 +125,10 @@ describe('published packages', () => {
     }
   }, 300_000);
 
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+    rmSync(cjsScratch, { recursive: true, force: true });
+  });
 
   it('ship only dist, README and LICENSE, with the metadata a registry needs', () => {
     for (const name of PUBLISHED) {
@@ -77,7 +138,7 @@ describe('published packages', () => {
         license: expect.any(String),
         repository: expect.anything(),
         sideEffects: false,
-        engines: { node: '>=20' },
+        engines: { node: '^20.19.0 || >=22.12.0' },
       });
       // dist, README and LICENSE; the consumer also ships its CLI launcher.
       expect(manifest.files).toEqual(
@@ -101,51 +162,7 @@ describe('published packages', () => {
   });
 
   it('install into a project outside the workspace, type-check and run there', () => {
-    const tarballs = Object.fromEntries(
-      readdirSync(scratch)
-        .filter((f) => f.endsWith('.tgz'))
-        .map((f) => [`@shardline/${f.replace(/^shardline-/, '').replace(/-\d.*$/, '')}`, `file:./${f}`]),
-    );
-    const project = {
-      name: 'scratch-consumer-of-shardline',
-      private: true,
-      type: 'module',
-      dependencies: {
-        ...tarballs,
-        '@aws-sdk/client-kinesis': versionOf('packages/producer', '@aws-sdk/client-kinesis'),
-        '@aws-sdk/client-dynamodb': versionOf('packages/consumer', '@aws-sdk/client-dynamodb'),
-      },
-      devDependencies: {
-        typescript: versionOf('.', 'typescript'),
-        '@types/node': versionOf('.', '@types/node'),
-      },
-      // The packed producer and consumer name @shardline/aggregation by version; it is not on a registry
-      // from here, so point every dependant at the tarball.
-      pnpm: { overrides: { '@shardline/aggregation': tarballs['@shardline/aggregation'] } },
-    };
-    writeFileSync(join(scratch, 'package.json'), JSON.stringify(project, null, 2));
-    writeFileSync(
-      join(scratch, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noUncheckedIndexedAccess: true,
-          skipLibCheck: false,
-          types: ['node'],
-          outDir: 'out',
-        },
-        include: ['index.ts'],
-      }),
-    );
-    writeFileSync(join(scratch, 'index.ts'), CONSUMER_CODE);
-    run(
-      'pnpm',
-      ['install', '--prefer-offline', '--ignore-workspace', '--config.confirmModulesPurge=false'],
-      scratch,
-    );
+    writeProject(scratch, 'module', './');
     run(process.execPath, [join(scratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], scratch);
     const output = run(process.execPath, [join(scratch, 'out/index.js')], scratch);
     expect(JSON.parse(output)).toEqual({ users: 2, key: true, producer: 'function', consumer: 'function' });
@@ -153,5 +170,45 @@ describe('published packages', () => {
     expect(run(join(scratch, 'node_modules/.bin/shardline'), ['--help'], scratch)).toContain(
       'shardline leases --table',
     );
+  });
+
+  it('require() from a CommonJS project: types found, and the compiled require() calls run', () => {
+    writeProject(cjsScratch, 'commonjs', `${scratch}/`);
+    // The same program as above; in a CommonJS project tsc (module NodeNext) resolves the packages' types and
+    // emits require() calls, which Node answers through require(esm).
+    run(process.execPath, [join(cjsScratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], cjsScratch);
+    const compiled = readFileSync(join(cjsScratch, 'out/index.js'), 'utf8');
+    for (const specifier of [
+      '@shardline/aggregation',
+      '@shardline/aggregation/lambda',
+      '@shardline/producer',
+      '@shardline/consumer',
+    ]) {
+      expect(compiled).toContain(`require("${specifier}")`);
+    }
+    expect(compiled).not.toMatch(/\bimport\s*[({]/);
+    const output = run(process.execPath, [join(cjsScratch, 'out/index.js')], cjsScratch);
+    expect(JSON.parse(output)).toEqual({ users: 2, key: true, producer: 'function', consumer: 'function' });
+    // Plain JavaScript too, with each package's whole export list, as a CommonJS user writes it.
+    writeFileSync(
+      join(cjsScratch, 'plain.js'),
+      `const names = (m) => Object.keys(m).sort();
+console.log(JSON.stringify({
+  aggregation: names(require('@shardline/aggregation')),
+  lambda: names(require('@shardline/aggregation/lambda')),
+  producer: names(require('@shardline/producer')),
+  consumer: names(require('@shardline/consumer')),
+}));`,
+    );
+    const exported = JSON.parse(run(process.execPath, [join(cjsScratch, 'plain.js')], cjsScratch)) as Record<
+      string,
+      string[]
+    >;
+    expect(exported.aggregation).toEqual(
+      expect.arrayContaining(['RecordAggregator', 'deaggregate', 'hashKey']),
+    );
+    expect(exported.lambda).toEqual(expect.arrayContaining(['deaggregateEvent', 'processKinesisEvent']));
+    expect(exported.producer).toContain('KinesisProducer');
+    expect(exported.consumer).toContain('KinesisConsumer');
   });
 });
