@@ -49,9 +49,15 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
     const regionConfig = flags.region ? { region: flags.region } : {};
     // HTTP/1.1, as the KPL uses: the same client then also works against an endpoint override
     // (AWS_ENDPOINT_URL_KINESIS) that speaks only HTTP/1.1, as kinesis-local does.
-    // Bounded requests, so cleanup cannot hang on an unreachable endpoint.
+    // Bounded requests, so cleanup cannot hang on an unreachable endpoint: `requestTimeout` alone only logs
+    // a warning; `throwOnRequestTimeout` fails a request with no response, `socketTimeout` one that stalls.
     const requestHandler = (): NodeHttpHandler =>
-      new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 });
+      new NodeHttpHandler({
+        connectionTimeout: 5_000,
+        requestTimeout: 30_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: 30_000,
+      });
     kinesis = new KinesisClient({ ...regionConfig, requestHandler: requestHandler() });
     dynamoDB = new DynamoDBClient({ ...regionConfig, requestHandler: requestHandler() });
     console.log(
