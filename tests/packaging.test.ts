@@ -7,15 +7,24 @@
  * the Node running the test, pnpm and the `shardline` bin on the `node` first on PATH (CI makes them the same).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 const PUBLISHED = ['aggregation', 'producer', 'consumer'] as const;
 const scratch = mkdtempSync(join(tmpdir(), 'shardline-pack-'));
 const cjsScratch = mkdtempSync(join(tmpdir(), 'shardline-cjs-'));
+const unpackedRoot = mkdtempSync(join(tmpdir(), 'shardline-unpacked-'));
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, {
@@ -117,6 +126,43 @@ function writeProject(dir: string, type: 'module' | 'commonjs', prefix: string):
   );
 }
 
+let cjsInstalled = false;
+/** The CommonJS project, installed on first use. */
+function cjsProject(): string {
+  if (!cjsInstalled) {
+    writeProject(cjsScratch, 'commonjs', `${scratch}/`);
+    cjsInstalled = true;
+  }
+  return cjsScratch;
+}
+
+/** The unpacked tarball of one published package: its `package/` folder. */
+function unpacked(name: (typeof PUBLISHED)[number]): string {
+  const dir = join(unpackedRoot, name);
+  if (!existsSync(dir)) {
+    const tarball = readdirSync(scratch).find(
+      (f) => f.startsWith(`shardline-${name}-`) && f.endsWith('.tgz'),
+    );
+    if (!tarball) throw new Error(`no tarball for ${name}`);
+    mkdirSync(dir);
+    run('tar', ['-xzf', join(scratch, tarball), '-C', dir], dir);
+  }
+  return join(dir, 'package');
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** Every file an `exports` map names, through any nesting of conditions. */
+function exportTargets(exports: unknown): string[] {
+  if (typeof exports === 'string') return [exports];
+  if (exports === null || typeof exports !== 'object') return [];
+  return Object.values(exports).flatMap(exportTargets);
+}
+
 describe('published packages', () => {
   beforeAll(() => {
     run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], root);
@@ -128,6 +174,7 @@ describe('published packages', () => {
   afterAll(() => {
     rmSync(scratch, { recursive: true, force: true });
     rmSync(cjsScratch, { recursive: true, force: true });
+    rmSync(unpackedRoot, { recursive: true, force: true });
   });
 
   it('ship only dist, README and LICENSE, with the metadata a registry needs', () => {
@@ -172,8 +219,57 @@ describe('published packages', () => {
     );
   });
 
+  it('publish manifests that point only at what ships, without devDependencies or exact pins', () => {
+    for (const name of PUBLISHED) {
+      const dir = unpacked(name);
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      // devDependencies name private workspace packages (the testkit) and concern only this repository.
+      expect(manifest.devDependencies).toBeUndefined();
+      // Runtime dependencies are ranges, so users' installs can share and update them; ours included.
+      for (const [dependency, range] of Object.entries<string>(manifest.dependencies ?? {})) {
+        expect({ dependency, range }).toEqual({
+          dependency,
+          range: expect.stringMatching(/^\^\d+\.\d+\.\d+$/),
+        });
+      }
+      // The SDK is the user's, as a peer: any later 3.x, including the releases that need Node 22.
+      for (const [dependency, range] of Object.entries<string>(manifest.peerDependencies ?? {})) {
+        expect({ dependency, range }).toEqual({
+          dependency,
+          range: expect.stringMatching(/^\^3\.\d+\.\d+$/),
+        });
+      }
+      // Every file the exports map (and the fallback `types`, for moduleResolution node10) names ships.
+      const targets = [...exportTargets(manifest.exports), manifest.types];
+      expect(
+        targets.filter((target) => typeof target !== 'string' || !existsSync(join(dir, target))),
+      ).toEqual([]);
+      expect(JSON.stringify(manifest.exports)).not.toContain('@shardline/source');
+    }
+  });
+
+  it('ship source maps that carry their sources, and no declaration maps pointing at src/', () => {
+    for (const name of PUBLISHED) {
+      const dir = unpacked(name);
+      const maps = filesUnder(dir).filter((file) => file.endsWith('.map'));
+      expect(maps.length).toBeGreaterThan(0);
+      expect(maps.filter((file) => file.endsWith('.d.ts.map'))).toEqual([]);
+      for (const file of maps) {
+        const map = JSON.parse(readFileSync(file, 'utf8')) as {
+          sources: string[];
+          sourcesContent?: string[];
+        };
+        const missing = map.sources.filter(
+          (source, i) =>
+            typeof map.sourcesContent?.[i] !== 'string' && !existsSync(resolve(dirname(file), source)),
+        );
+        expect({ file, missing }).toEqual({ file, missing: [] });
+      }
+    }
+  });
+
   it('require() from a CommonJS project: types found, and the compiled require() calls run', () => {
-    writeProject(cjsScratch, 'commonjs', `${scratch}/`);
+    const cjsScratch = cjsProject();
     // The same program as above; in a CommonJS project tsc (module NodeNext) resolves the packages' types and
     // emits require() calls, which Node answers through require(esm).
     run(process.execPath, [join(cjsScratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], cjsScratch);
@@ -210,5 +306,37 @@ console.log(JSON.stringify({
     expect(exported.lambda).toEqual(expect.arrayContaining(['deaggregateEvent', 'processKinesisEvent']));
     expect(exported.producer).toContain('KinesisProducer');
     expect(exported.consumer).toContain('KinesisConsumer');
+  });
+
+  it('give TypeScript projects still on moduleResolution node10 the types too', () => {
+    // node10 ignores `exports`: the top-level `types` and `typesVersions` (for `/lambda`) lead it to dist.
+    // TypeScript 6 deprecates node10, hence ignoreDeprecations; older TypeScript needs no such line.
+    const project = cjsProject();
+    writeFileSync(
+      join(project, 'tsconfig.node10.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'CommonJS',
+          moduleResolution: 'node10',
+          ignoreDeprecations: '6.0',
+          esModuleInterop: true,
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          // What is checked here is that the types are found; the CommonJS check above checks them whole.
+          skipLibCheck: true,
+          types: ['node'],
+          outDir: 'out-node10',
+        },
+        include: ['index.ts'],
+      }),
+    );
+    run(
+      process.execPath,
+      [join(project, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.node10.json'],
+      project,
+    );
+    const output = run(process.execPath, [join(project, 'out-node10/index.js')], project);
+    expect(JSON.parse(output)).toEqual({ users: 2, key: true, producer: 'function', consumer: 'function' });
   });
 });
