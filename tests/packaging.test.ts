@@ -1,17 +1,30 @@
 /**
  * What users install works without the monorepo: each published package is packed (`pnpm pack`, which
- * turns `workspace:*` into real versions), the tarballs are installed into a scratch project outside the
- * workspace, and that project type-checks against them and runs them with plain Node.
+ * turns `workspace:*` into real versions), the tarballs are installed into scratch projects outside the
+ * workspace, and those projects type-check against them and run them with plain Node: an ES module project
+ * that `import`s them, and a CommonJS project that `require()`s them (Node's require(esm), on by default from
+ * 20.19 and 22.12). CI runs this file on every Node version it tests (`.ci/run`); tsc and the programs run on
+ * the Node running the test, pnpm and the `shardline` bin on the `node` first on PATH (CI makes them the same).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 const PUBLISHED = ['aggregation', 'producer', 'consumer'] as const;
 const scratch = mkdtempSync(join(tmpdir(), 'shardline-pack-'));
+const cjsScratch = mkdtempSync(join(tmpdir(), 'shardline-cjs-'));
+const unpackedRoot = mkdtempSync(join(tmpdir(), 'shardline-unpacked-'));
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, {
@@ -74,6 +87,107 @@ client.destroy();
 console.log(JSON.stringify({ users: users.length, key: key > 0n, range: range.end === 10n, handled, producer: typeof producerType, consumer: typeof consumerType }));
 `;
 
+/** What CONSUMER_CODE prints, whichever way it was compiled and loaded. */
+const PROGRAM_OUTPUT = {
+  users: 2,
+  key: true,
+  range: true,
+  handled: 2,
+  producer: 'function',
+  consumer: 'function',
+};
+
+/** The tarballs as `file:` specifiers, `prefix` leading from the project that names them to `scratch`. */
+function tarballSpecs(prefix: string): Record<string, string> {
+  return Object.fromEntries(
+    readdirSync(scratch)
+      .filter((f) => f.endsWith('.tgz'))
+      .map((f) => [`@shardline/${f.replace(/^shardline-/, '').replace(/-\d.*$/, '')}`, `file:${prefix}${f}`]),
+  );
+}
+
+/** A project of the given module type in `dir` that depends on the tarballs, with CONSUMER_CODE, installed. */
+function writeProject(dir: string, type: 'module' | 'commonjs', prefix: string): void {
+  const tarballs = tarballSpecs(prefix);
+  const project = {
+    name: `scratch-${type}-consumer-of-shardline`,
+    private: true,
+    type,
+    dependencies: {
+      ...tarballs,
+      '@aws-sdk/client-kinesis': versionOf('packages/producer', '@aws-sdk/client-kinesis'),
+      '@aws-sdk/client-dynamodb': versionOf('packages/consumer', '@aws-sdk/client-dynamodb'),
+    },
+    devDependencies: {
+      typescript: versionOf('.', 'typescript'),
+      '@types/node': versionOf('.', '@types/node'),
+    },
+    // The packed producer and consumer name @shardline/aggregation by version; it is not on a registry
+    // from here, so point every dependant at the tarball.
+    pnpm: { overrides: { '@shardline/aggregation': tarballs['@shardline/aggregation'] } },
+  };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(project, null, 2));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        skipLibCheck: false,
+        types: ['node'],
+        outDir: 'out',
+      },
+      include: ['index.ts'],
+    }),
+  );
+  writeFileSync(join(dir, 'index.ts'), CONSUMER_CODE);
+  run(
+    'pnpm',
+    ['install', '--prefer-offline', '--ignore-workspace', '--config.confirmModulesPurge=false'],
+    dir,
+  );
+}
+
+let cjsInstalled = false;
+/** The CommonJS project, installed on first use. */
+function cjsProject(): string {
+  if (!cjsInstalled) {
+    writeProject(cjsScratch, 'commonjs', `${scratch}/`);
+    cjsInstalled = true;
+  }
+  return cjsScratch;
+}
+
+/** The unpacked tarball of one published package: its `package/` folder. */
+function unpacked(name: (typeof PUBLISHED)[number]): string {
+  const dir = join(unpackedRoot, name);
+  if (!existsSync(dir)) {
+    const tarball = readdirSync(scratch).find(
+      (f) => f.startsWith(`shardline-${name}-`) && f.endsWith('.tgz'),
+    );
+    if (!tarball) throw new Error(`no tarball for ${name}`);
+    mkdirSync(dir);
+    run('tar', ['-xzf', join(scratch, tarball), '-C', dir], dir);
+  }
+  return join(dir, 'package');
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** Every file an `exports` map names, through any nesting of conditions. */
+function exportTargets(exports: unknown): string[] {
+  if (typeof exports === 'string') return [exports];
+  if (exports === null || typeof exports !== 'object') return [];
+  return Object.values(exports).flatMap(exportTargets);
+}
+
 describe('published packages', () => {
   beforeAll(() => {
     run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], root);
@@ -82,7 +196,11 @@ describe('published packages', () => {
     }
   }, 300_000);
 
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+    rmSync(cjsScratch, { recursive: true, force: true });
+    rmSync(unpackedRoot, { recursive: true, force: true });
+  });
 
   it('ship only dist, README and LICENSE, with the metadata a registry needs', () => {
     for (const name of PUBLISHED) {
@@ -92,7 +210,7 @@ describe('published packages', () => {
         license: expect.any(String),
         repository: expect.anything(),
         sideEffects: false,
-        engines: { node: '>=20' },
+        engines: { node: '^20.19.0 || >=22.12.0' },
       });
       // dist, README and LICENSE; the consumer also ships its CLI launcher.
       expect(manifest.files).toEqual(
@@ -116,66 +234,140 @@ describe('published packages', () => {
   });
 
   it('install into a project outside the workspace, type-check and run there', () => {
-    const tarballs = Object.fromEntries(
-      readdirSync(scratch)
-        .filter((f) => f.endsWith('.tgz'))
-        .map((f) => [`@shardline/${f.replace(/^shardline-/, '').replace(/-\d.*$/, '')}`, `file:./${f}`]),
-    );
-    const project = {
-      name: 'scratch-consumer-of-shardline',
-      private: true,
-      type: 'module',
-      dependencies: {
-        ...tarballs,
-        '@aws-sdk/client-kinesis': versionOf('packages/producer', '@aws-sdk/client-kinesis'),
-        '@aws-sdk/client-dynamodb': versionOf('packages/consumer', '@aws-sdk/client-dynamodb'),
-      },
-      devDependencies: {
-        typescript: versionOf('.', 'typescript'),
-        '@types/node': versionOf('.', '@types/node'),
-      },
-      // The packed producer and consumer name @shardline/aggregation by version; it is not on a registry
-      // from here, so point every dependant at the tarball.
-      pnpm: { overrides: { '@shardline/aggregation': tarballs['@shardline/aggregation'] } },
-    };
-    writeFileSync(join(scratch, 'package.json'), JSON.stringify(project, null, 2));
-    writeFileSync(
-      join(scratch, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noUncheckedIndexedAccess: true,
-          skipLibCheck: false,
-          types: ['node'],
-          outDir: 'out',
-        },
-        include: ['index.ts'],
-      }),
-    );
-    writeFileSync(join(scratch, 'index.ts'), CONSUMER_CODE);
-    run(
-      'pnpm',
-      ['install', '--prefer-offline', '--ignore-workspace', '--config.confirmModulesPurge=false'],
-      scratch,
-    );
+    writeProject(scratch, 'module', './');
     run(process.execPath, [join(scratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], scratch);
     const output = run(process.execPath, [join(scratch, 'out/index.js')], scratch);
-    expect(JSON.parse(output)).toEqual({
-      users: 2,
-      key: true,
-      range: true,
-      handled: 2,
-      producer: 'function',
-      consumer: 'function',
-    });
+    expect(JSON.parse(output)).toEqual(PROGRAM_OUTPUT);
     // Powertools is an optional peer of the aggregation package: not installed for users who do not ask.
     expect(existsSync(join(scratch, 'node_modules/@aws-lambda-powertools'))).toBe(false);
     // The consumer's CLI is linked as a bin and runs from the installed package.
     expect(run(join(scratch, 'node_modules/.bin/shardline'), ['--help'], scratch)).toContain(
       'shardline leases --table',
     );
+  });
+
+  it('publish manifests that point only at what ships, without devDependencies or exact pins', () => {
+    for (const name of PUBLISHED) {
+      const dir = unpacked(name);
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      // devDependencies name private workspace packages (the testkit) and concern only this repository.
+      expect(manifest.devDependencies).toBeUndefined();
+      // Runtime dependencies are ranges, so users' installs can share and update them; ours included.
+      for (const [dependency, range] of Object.entries<string>(manifest.dependencies ?? {})) {
+        expect({ dependency, range }).toEqual({
+          dependency,
+          range: expect.stringMatching(/^\^\d+\.\d+\.\d+$/),
+        });
+      }
+      // The SDK is the user's, as a peer: any later 3.x, including the releases that need Node 22. Other
+      // peers (Powertools, optional) are caret ranges too.
+      for (const [dependency, range] of Object.entries<string>(manifest.peerDependencies ?? {})) {
+        expect({ dependency, range }).toEqual({
+          dependency,
+          range: expect.stringMatching(
+            dependency.startsWith('@aws-sdk/') ? /^\^3\.\d+\.\d+$/ : /^\^\d+\.\d+\.\d+$/,
+          ),
+        });
+      }
+      // Every file the exports map (and the fallback `types`, for moduleResolution node10) names ships.
+      const targets = [...exportTargets(manifest.exports), manifest.types];
+      expect(
+        targets.filter((target) => typeof target !== 'string' || !existsSync(join(dir, target))),
+      ).toEqual([]);
+      expect(JSON.stringify(manifest.exports)).not.toContain('@shardline/source');
+    }
+  });
+
+  it('ship source maps that carry their sources, and no declaration maps pointing at src/', () => {
+    for (const name of PUBLISHED) {
+      const dir = unpacked(name);
+      const maps = filesUnder(dir).filter((file) => file.endsWith('.map'));
+      expect(maps.length).toBeGreaterThan(0);
+      expect(maps.filter((file) => file.endsWith('.d.ts.map'))).toEqual([]);
+      for (const file of maps) {
+        const map = JSON.parse(readFileSync(file, 'utf8')) as {
+          sources: string[];
+          sourcesContent?: string[];
+        };
+        const missing = map.sources.filter(
+          (source, i) =>
+            typeof map.sourcesContent?.[i] !== 'string' && !existsSync(resolve(dirname(file), source)),
+        );
+        expect({ file, missing }).toEqual({ file, missing: [] });
+      }
+    }
+  });
+
+  it('require() from a CommonJS project: types found, and the compiled require() calls run', () => {
+    const cjsScratch = cjsProject();
+    // The same program as above; in a CommonJS project tsc (module NodeNext) resolves the packages' types and
+    // emits require() calls, which Node answers through require(esm).
+    run(process.execPath, [join(cjsScratch, 'node_modules/typescript/bin/tsc'), '-p', '.'], cjsScratch);
+    const compiled = readFileSync(join(cjsScratch, 'out/index.js'), 'utf8');
+    for (const specifier of [
+      '@shardline/aggregation',
+      '@shardline/aggregation/lambda',
+      '@shardline/aggregation/powertools',
+      '@shardline/producer',
+      '@shardline/consumer',
+    ]) {
+      expect(compiled).toContain(`require("${specifier}")`);
+    }
+    expect(compiled).not.toMatch(/\bimport\s*[({]/);
+    const output = run(process.execPath, [join(cjsScratch, 'out/index.js')], cjsScratch);
+    expect(JSON.parse(output)).toEqual(PROGRAM_OUTPUT);
+    // Plain JavaScript too, with each package's whole export list, as a CommonJS user writes it.
+    writeFileSync(
+      join(cjsScratch, 'plain.js'),
+      `const names = (m) => Object.keys(m).sort();
+console.log(JSON.stringify({
+  aggregation: names(require('@shardline/aggregation')),
+  lambda: names(require('@shardline/aggregation/lambda')),
+  producer: names(require('@shardline/producer')),
+  consumer: names(require('@shardline/consumer')),
+}));`,
+    );
+    const exported = JSON.parse(run(process.execPath, [join(cjsScratch, 'plain.js')], cjsScratch)) as Record<
+      string,
+      string[]
+    >;
+    expect(exported.aggregation).toEqual(
+      expect.arrayContaining(['RecordAggregator', 'deaggregate', 'hashKey']),
+    );
+    expect(exported.lambda).toEqual(expect.arrayContaining(['deaggregateEvent', 'processKinesisEvent']));
+    expect(exported.producer).toContain('KinesisProducer');
+    expect(exported.consumer).toContain('KinesisConsumer');
+  });
+
+  it('give TypeScript projects still on moduleResolution node10 the types too', () => {
+    // node10 ignores `exports`: the top-level `types` and `typesVersions` (for `/lambda`) lead it to dist.
+    // TypeScript 6 deprecates node10, hence ignoreDeprecations; older TypeScript needs no such line.
+    const project = cjsProject();
+    writeFileSync(
+      join(project, 'tsconfig.node10.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'CommonJS',
+          moduleResolution: 'node10',
+          ignoreDeprecations: '6.0',
+          esModuleInterop: true,
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          // What is checked here is that the types are found; the CommonJS check above checks them whole.
+          skipLibCheck: true,
+          types: ['node'],
+          outDir: 'out-node10',
+        },
+        include: ['index.ts'],
+      }),
+    );
+    run(
+      process.execPath,
+      [join(project, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.node10.json'],
+      project,
+    );
+    const output = run(process.execPath, [join(project, 'out-node10/index.js')], project);
+    expect(JSON.parse(output)).toEqual(PROGRAM_OUTPUT);
   });
 });

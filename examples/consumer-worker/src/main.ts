@@ -24,16 +24,26 @@ const initialPosition = process.env.INITIAL_POSITION === 'TRIM_HORIZON' ? 'TRIM_
 const metricsIntervalMs = Number(process.env.METRICS_INTERVAL_MS ?? 10_000);
 const stopTimeoutMs = Number(process.env.STOP_TIMEOUT_MS ?? 20_000);
 
-// A local endpoint (kinesis-local) gets plain HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis fails
-// intermittently against it. Against AWS the SDK's default is right.
-const kinesisClient = new KinesisClient(
-  process.env.KINESIS_ENDPOINT
-    ? { endpoint: process.env.KINESIS_ENDPOINT, requestHandler: new NodeHttpHandler() }
-    : {},
-);
-const dynamoDBClient = new DynamoDBClient(
-  process.env.DYNAMODB_ENDPOINT ? { endpoint: process.env.DYNAMODB_ENDPOINT } : {},
-);
+// Plain HTTP/1.1 with real timeouts, against AWS and a local endpoint alike. The SDK's default Kinesis
+// handler is HTTP/2, which local HTTP/1.1 endpoints (kinesis-local) do not serve reliably, and no SDK handler
+// has a timeout by default: a GetRecords or lease-table call that never answers would stall a shard. With
+// @smithy/node-http-handler 4.x `requestTimeout` alone only logs a warning: `throwOnRequestTimeout` fails a
+// request whose response never begins, `socketTimeout` one that stalls. The consumer retries such failures.
+const requestHandler = (): NodeHttpHandler =>
+  new NodeHttpHandler({
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    throwOnRequestTimeout: true,
+    socketTimeout: 30_000,
+  });
+const kinesisClient = new KinesisClient({
+  ...(process.env.KINESIS_ENDPOINT ? { endpoint: process.env.KINESIS_ENDPOINT } : {}),
+  requestHandler: requestHandler(),
+});
+const dynamoDBClient = new DynamoDBClient({
+  ...(process.env.DYNAMODB_ENDPOINT ? { endpoint: process.env.DYNAMODB_ENDPOINT } : {}),
+  requestHandler: requestHandler(),
+});
 const decoder = new TextDecoder();
 
 const consumer = new KinesisConsumer({

@@ -49,9 +49,15 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
     const regionConfig = flags.region ? { region: flags.region } : {};
     // HTTP/1.1, as the KPL uses: the same client then also works against an endpoint override
     // (AWS_ENDPOINT_URL_KINESIS) that speaks only HTTP/1.1, as kinesis-local does.
-    // Bounded requests, so cleanup cannot hang on an unreachable endpoint.
+    // Bounded requests, so cleanup cannot hang on an unreachable endpoint: `requestTimeout` alone only logs
+    // a warning; `throwOnRequestTimeout` fails a request with no response, `socketTimeout` one that stalls.
     const requestHandler = (): NodeHttpHandler =>
-      new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 });
+      new NodeHttpHandler({
+        connectionTimeout: 5_000,
+        requestTimeout: 30_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: 30_000,
+      });
     kinesis = new KinesisClient({ ...regionConfig, requestHandler: requestHandler() });
     dynamoDB = new DynamoDBClient({ ...regionConfig, requestHandler: requestHandler() });
     console.log(
@@ -233,7 +239,9 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
           },
         ]
       : [];
-    const chaosRuns: Array<Promise<void>> = [];
+    // One step at a time: when production catches up after a stall, several steps fall due at once, and a
+    // merge started while the split is still in progress fails (the stream is not ACTIVE).
+    let chaosRuns: Promise<void> = Promise.resolve();
 
     // Produce at a steady rate, waiting for buffer capacity rather than for acknowledgements.
     const perKey = new Map<string, number>();
@@ -248,7 +256,7 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
         while (chaos[0] && i >= chaos[0].at * flags.records) {
           const step = chaos.shift();
           if (!step) break;
-          chaosRuns.push(
+          chaosRuns = chaosRuns.then(() =>
             step.act().then(
               (text) => view.event(elapsed(), text),
               (error: unknown) => view.event(elapsed(), `chaos step failed: ${String(error)}`),
@@ -276,7 +284,7 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
     }
     await producer.flush();
     await Promise.all(pending);
-    await Promise.all(chaosRuns);
+    await chaosRuns;
     if (!abort.aborted) {
       view.event(
         elapsed(),

@@ -30,8 +30,14 @@ function send(message: WorkerMessage): Promise<void> {
 
 const local = config.local ? connectLocalStack(config.local) : undefined;
 // Against AWS: HTTP/1.1 with bounded requests (the same client also works against an endpoint override).
+// `requestTimeout` alone only logs a warning: `throwOnRequestTimeout` and `socketTimeout` make them fail.
 const requestHandler = (): NodeHttpHandler =>
-  new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 });
+  new NodeHttpHandler({
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    throwOnRequestTimeout: true,
+    socketTimeout: 30_000,
+  });
 const region = config.region ? { region: config.region } : {};
 const kinesisClient = local?.kinesis ?? new KinesisClient({ ...region, requestHandler: requestHandler() });
 const dynamoDBClient = local?.dynamoDB ?? new DynamoDBClient({ ...region, requestHandler: requestHandler() });

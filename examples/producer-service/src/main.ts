@@ -20,13 +20,20 @@ const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const shutdownTimeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 25_000);
 
-// A local endpoint (kinesis-local) gets plain HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis fails
-// intermittently against it. Against AWS the SDK's default is right.
-const client = new KinesisClient(
-  process.env.KINESIS_ENDPOINT
-    ? { endpoint: process.env.KINESIS_ENDPOINT, requestHandler: new NodeHttpHandler() }
-    : {},
-);
+// Plain HTTP/1.1 with real timeouts, against AWS and a local endpoint alike. The SDK's default Kinesis
+// handler is HTTP/2, which local HTTP/1.1 endpoints (kinesis-local) do not serve reliably, and no SDK handler
+// has a timeout by default. With @smithy/node-http-handler 4.x `requestTimeout` alone only logs a warning:
+// `throwOnRequestTimeout` fails a request whose response never begins, `socketTimeout` one that stalls. The
+// producer retries such failures and bounds each attempt itself (`requestTimeoutMs`).
+const client = new KinesisClient({
+  ...(process.env.KINESIS_ENDPOINT ? { endpoint: process.env.KINESIS_ENDPOINT } : {}),
+  requestHandler: new NodeHttpHandler({
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    throwOnRequestTimeout: true,
+    socketTimeout: 30_000,
+  }),
+});
 const producer = new KinesisProducer({
   client,
   streamName,

@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { NodeHttpHandler, type NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 
 /** Where a running local stack listens. Plain data, so vitest can hand it from globalSetup to tests. */
 export interface LocalStackEndpoints {
@@ -27,8 +27,27 @@ export interface LocalStackClients {
 }
 
 /**
+ * The HTTP timeouts of every client the testkit makes, so that a request the emulator never answers fails
+ * (as a transient `TimeoutError`, which the SDK and our retries handle) instead of hanging a test. With
+ * `@smithy/node-http-handler` 4.x, `requestTimeout` alone only logs a warning: `throwOnRequestTimeout` makes
+ * it fail a request whose response has not begun, and `socketTimeout` fails one whose response stalls.
+ */
+export const LOCAL_HTTP_TIMEOUTS = {
+  connectionTimeout: 5_000,
+  requestTimeout: 30_000,
+  throwOnRequestTimeout: true,
+  socketTimeout: 30_000,
+} as const satisfies NodeHttpHandlerOptions;
+
+/** A plain HTTP/1.1 handler with {@link LOCAL_HTTP_TIMEOUTS}, any of them overridden by `options`. */
+export function localRequestHandler(options: NodeHttpHandlerOptions = {}): NodeHttpHandler {
+  return new NodeHttpHandler({ ...LOCAL_HTTP_TIMEOUTS, ...options });
+}
+
+/**
  * Builds SDK v3 clients for a local stack. The Kinesis client uses plain HTTP/1.1 (`NodeHttpHandler`):
- * the SDK's default HTTP/2 handler fails on kinesis-local's larger responses.
+ * the SDK's default HTTP/2 handler fails on kinesis-local's larger responses. Both clients use
+ * {@link LOCAL_HTTP_TIMEOUTS}.
  */
 export function connectLocalStack(endpoints: LocalStackEndpoints): LocalStackClients {
   const made: Array<{ destroy(): void }> = [];
@@ -37,7 +56,7 @@ export function connectLocalStack(endpoints: LocalStackEndpoints): LocalStackCli
       endpoint: endpoints.kinesisEndpoint,
       region: endpoints.region,
       credentials: LOCAL_CREDENTIALS,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+      requestHandler: localRequestHandler(),
     });
     made.push(client);
     return client;
@@ -47,7 +66,7 @@ export function connectLocalStack(endpoints: LocalStackEndpoints): LocalStackCli
       endpoint: endpoints.dynamoDBEndpoint,
       region: endpoints.region,
       credentials: LOCAL_CREDENTIALS,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+      requestHandler: localRequestHandler(),
     });
     made.push(client);
     return client;

@@ -1,8 +1,10 @@
 export {
   connectLocalStack,
   LOCAL_CREDENTIALS,
+  LOCAL_HTTP_TIMEOUTS,
   type LocalStackClients,
   type LocalStackEndpoints,
+  localRequestHandler,
   localStackProcessEnv,
 } from './clients.js';
 export {

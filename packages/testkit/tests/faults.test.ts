@@ -7,6 +7,7 @@ import {
   PutItemCommand,
   ThrottlingException,
   UpdateItemCommand,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import {
   ExpiredIteratorException,
@@ -336,6 +337,11 @@ describe('DynamoDB faults (dynalite)', () => {
         KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
         BillingMode: 'PAY_PER_REQUEST',
       }),
+    );
+    // Written only once ACTIVE: dynalite, like AWS, can refuse writes to a CREATING table.
+    await waitUntilTableExists(
+      { client: admin, maxWaitTime: 10, minDelay: 1, maxDelay: 1 },
+      { TableName: tableName },
     );
     for (const leaseKey of ['shard-0', 'shard-1']) {
       await admin.send(

@@ -1,6 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { describe, expect, inject, it } from 'vitest';
 import {
@@ -71,6 +76,12 @@ async function roundTrip(clients: LocalStackClients): Promise<void> {
       KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
       BillingMode: 'PAY_PER_REQUEST',
     }),
+  );
+  // dynalite answers CreateTable while the table is CREATING (as AWS does); a write before it is ACTIVE can
+  // get ResourceNotFoundException, which a loaded machine makes likely enough to fail a run.
+  await waitUntilTableExists(
+    { client: clients.dynamoDB, maxWaitTime: 10, minDelay: 1, maxDelay: 1 },
+    { TableName: tableName },
   );
   await clients.dynamoDB.send(
     new PutItemCommand({

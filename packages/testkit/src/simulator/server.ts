@@ -2,8 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { LOCAL_CREDENTIALS } from '../clients.js';
+import { LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
 import { type AcceptedEntry, EntryLog, type EntryLogOptions } from './EntryLog.js';
 import { parseExplicitHashKey } from './hashKeys.js';
 import { listShards } from './listShards.js';
@@ -229,7 +228,7 @@ export async function startKinesisSimulator(
       const client = new KinesisClient({
         region,
         credentials: LOCAL_CREDENTIALS,
-        requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+        requestHandler: localRequestHandler(),
         ...config,
         endpoint,
       });
