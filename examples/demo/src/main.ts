@@ -325,19 +325,30 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
       console.log(`    ${v.key}: expected #${v.expected} next, got #${v.got}`);
     }
     if (result.duplicates > 0) {
-      console.log('  why duplicates (at-least-once: a record is delivered again when it was processed after');
-      console.log('  the last checkpoint of a worker that then lost its lease):');
+      console.log('  why duplicates (processing is at-least-once):');
+      if (result.duplicatesOutOfRange > 0) {
+        console.log(
+          `    ${String(result.duplicatesOutOfRange).padStart(6)}  a reshard caught their aggregate: the producer re-sent them to the shard that owns their key, and the consumer also delivered them (flagged outOfRange) where they first landed`,
+        );
+      }
       for (const [pair, count] of Object.entries(result.duplicatesByWorkers)) {
         const [first, again] = pair.split('->');
         const reason =
           first === again
-            ? 'the same worker retried a batch'
+            ? 'the same worker processed them again after a failed batch'
             : first === killedWorker
-              ? `${first} was SIGKILLed before checkpointing them; ${again} took over its lease`
-              : `${again} took the lease from ${first} while rebalancing, resuming at the last checkpoint`;
+              ? `${first} was SIGKILLed after processing them, before its next checkpoint; ${again} took over its lease`
+              : `${again} got the lease from ${first} without a graceful handoff (it expired), resuming at the last checkpoint`;
         console.log(`    ${String(count).padStart(6)}  ${reason}`);
       }
     }
+    const fromBalancing = Object.entries(result.duplicatesByWorkers)
+      .filter(([pair]) => {
+        const [first, again] = pair.split('->');
+        return first !== again && first !== killedWorker;
+      })
+      .reduce((n, [, count]) => n + count, 0);
+    console.log(`  duplicates from balancing (leases move by graceful handoff): ${fromBalancing}`);
     console.log(result.ok ? '\nverified: nothing lost, order held' : '\nverification FAILED');
     return result.ok && failedPuts === 0 ? 0 : 1;
   } finally {

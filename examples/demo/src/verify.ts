@@ -20,6 +20,8 @@ export interface Delivery {
   workerId: string;
   /** process.hrtime.bigint() at delivery: CLOCK_MONOTONIC, comparable across processes on one machine. */
   at: bigint;
+  /** Delivered from a shard that does not own its hash key (the consumer flags it `outOfRange`). */
+  outOfRange?: boolean;
 }
 
 export interface Verification {
@@ -31,6 +33,12 @@ export interface Verification {
   duplicates: number;
   /** Keys whose records were first delivered out of order, with the first offending ordinal. */
   orderViolations: Array<{ key: string; expected: number; got: number }>;
+  /**
+   * Duplicates of which one copy came from a shard that does not own the record's hash key: a member of an
+   * aggregate caught by a reshard, which the producer re-sent to its owner and the consumer also delivered
+   * (flagged `outOfRange`) where it first landed. Not counted in {@link duplicatesByWorkers}.
+   */
+  duplicatesOutOfRange: number;
   /** Duplicates per shard: where the re-deliveries happened. */
   duplicatesByShard: Record<string, number>;
   /**
@@ -48,7 +56,7 @@ export interface Verification {
 export function verify(produced: readonly Produced[], deliveries: readonly Delivery[]): Verification {
   const byId = new Map(produced.map((p) => [p.id, p]));
   const sorted = [...deliveries].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-  const seen = new Map<string, string>(); // id -> worker that processed it first
+  const seen = new Map<string, Delivery>(); // id -> its first delivery
   const nextOrdinal = new Map<string, number>();
   const unexpected: string[] = [];
   const orderViolations: Verification['orderViolations'] = [];
@@ -56,21 +64,26 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
   const duplicatesByShard: Record<string, number> = {};
   const duplicatesByWorkers: Record<string, number> = {};
   let duplicates = 0;
+  let duplicatesOutOfRange = 0;
 
   for (const delivery of sorted) {
     if (!byId.has(delivery.id)) {
       unexpected.push(delivery.id);
       continue;
     }
-    const firstWorker = seen.get(delivery.id);
-    if (firstWorker !== undefined) {
+    const first = seen.get(delivery.id);
+    if (first !== undefined) {
       duplicates += 1;
       duplicatesByShard[delivery.shardId] = (duplicatesByShard[delivery.shardId] ?? 0) + 1;
-      const pair = `${firstWorker}->${delivery.workerId}`;
+      if (first.outOfRange === true || delivery.outOfRange === true) {
+        duplicatesOutOfRange += 1;
+        continue;
+      }
+      const pair = `${first.workerId}->${delivery.workerId}`;
       duplicatesByWorkers[pair] = (duplicatesByWorkers[pair] ?? 0) + 1;
       continue;
     }
-    seen.set(delivery.id, delivery.workerId);
+    seen.set(delivery.id, delivery);
     const expected = nextOrdinal.get(delivery.key) ?? 0;
     if (delivery.ordinal !== expected && !violatedKeys.has(delivery.key)) {
       violatedKeys.add(delivery.key);
@@ -86,6 +99,7 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
     missing,
     unexpected,
     duplicates,
+    duplicatesOutOfRange,
     orderViolations,
     duplicatesByShard,
     duplicatesByWorkers,

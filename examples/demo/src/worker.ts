@@ -65,6 +65,7 @@ const consumer = new KinesisConsumer({
         shardId: context.shardId,
         workerId: config.workerId,
         at: process.hrtime.bigint(),
+        ...(record.outOfRange === true ? { outOfRange: true } : {}),
       };
     });
     await send({ type: 'deliveries', deliveries });

@@ -35,6 +35,21 @@ describe('verify', () => {
     expect(verify(produced, list).duplicatesByWorkers).toEqual({ 'w1->w2': 1 });
   });
 
+  it("explains a duplicate with a copy delivered outside its shard's range as a reshard re-send, not a lease move", () => {
+    const list = deliveries(['a0', 'a1', 'b0', 'a1', 'a2']).map((d, i) => ({
+      ...d,
+      workerId: i < 3 ? 'w1' : 'w2',
+      ...(i === 1 ? { outOfRange: true } : {}),
+    }));
+    const result = verify(produced, list);
+    expect(result).toMatchObject({
+      ok: true,
+      duplicates: 1,
+      duplicatesOutOfRange: 1,
+      duplicatesByWorkers: {},
+    });
+  });
+
   it('fails on a missing record', () => {
     const result = verify(produced, deliveries(['a0', 'a1', 'b0']));
     expect(result.ok).toBe(false);
