@@ -15,6 +15,7 @@ interface Line {
   shardId?: string;
   seq?: string;
   data?: string;
+  sentAt?: number;
 }
 
 const workerScript = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
@@ -106,7 +107,8 @@ describe('workers as separate OS processes', () => {
       expect(zombie.some((l) => l.type === 'leaseLost')).toBe(true);
       // Any checkpoint it wrote after waking is on a shard it legitimately took again afterwards.
       for (const line of zombie) {
-        if (line.type !== 'checkpoint') continue;
+        // Written by the zombie: sent after it woke (a write in flight at SIGSTOP landed before the freeze).
+        if (line.type !== 'checkpoint' || (line.sentAt ?? line.at) <= killedAt) continue;
         const retaken = zombie.find(
           (l) => l.type === 'acquired' && l.shardId === line.shardId && l.at <= line.at,
         );
