@@ -20,10 +20,10 @@ export { KinesisConsumer, type StopOptions } from './KinesisConsumer.js';
 export { DynamoDBLeaseStore, type DynamoDBLeaseStoreOptions } from './leases/DynamoDBLeaseStore.js';
 export type { Lease, NewLease } from './leases/Lease.js';
 export type { LeaseStore } from './leases/LeaseStore.js';
-export type { Checkpointer } from './lifecycle/Checkpointer.js';
 export type { FailingRecord, MetricsSnapshot, ShardMetrics } from './metrics.js';
 export type { KinesisConsumerOptions, ProcessingFailurePolicy, ProcessingRetryOptions } from './options.js';
 export type {
+  Checkpointer,
   DeadLetterContext,
   DeadLetterHandler,
   HandlerContext,

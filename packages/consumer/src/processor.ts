@@ -1,7 +1,20 @@
 import type { UserRecord } from '@shardline/aggregation';
 import { failedRecordOf } from './errors.js';
-import type { Checkpointer } from './lifecycle/Checkpointer.js';
 import { compareExtended, type ExtendedSequenceNumber } from './types.js';
+
+/** Records progress for one shard. Handed to the processor. */
+export interface Checkpointer {
+  /**
+   * With no argument: checkpoints everything delivered so far (at shard end: writes `SHARD_END`). With a
+   * sequence number: that Kinesis record is done (if it is an aggregate: its user records delivered so
+   * far); pass `subSequenceNumber` to stop inside an aggregate (user records up to and including it are
+   * done). Rejects with `CheckpointOutOfRangeError` outside [last checkpoint, last delivered] and with
+   * `LeaseLostError` once this worker no longer holds the lease.
+   */
+  checkpoint(sequenceNumber?: string, subSequenceNumber?: number): Promise<void>;
+  /** Same, taking a delivered record (`{ sequenceNumber, subSequenceNumber }`). */
+  checkpointRecord(record: ExtendedSequenceNumber): Promise<void>;
+}
 
 /** Passed to {@link RecordProcessor.initialize}. */
 export interface InitializeInput {

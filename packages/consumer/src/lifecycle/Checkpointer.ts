@@ -8,21 +8,8 @@ import {
 import { SHARD_END } from '../leases/Lease.js';
 import type { LeaseRenewer } from '../leases/LeaseRenewer.js';
 import type { LeaseStore } from '../leases/LeaseStore.js';
+import type { Checkpointer } from '../processor.js';
 import { compareExtended, type ExtendedSequenceNumber, isSequenceNumber } from '../types.js';
-
-/** Records progress for one shard. Handed to the processor. */
-export interface Checkpointer {
-  /**
-   * With no argument: checkpoints everything delivered so far (at shard end: writes `SHARD_END`). With a
-   * sequence number: that Kinesis record is done (if it is an aggregate: its user records delivered so
-   * far); pass `subSequenceNumber` to stop inside an aggregate (user records up to and including it are
-   * done). Rejects with `CheckpointOutOfRangeError` outside [last checkpoint, last delivered] and with
-   * `LeaseLostError` once this worker no longer holds the lease.
-   */
-  checkpoint(sequenceNumber?: string, subSequenceNumber?: number): Promise<void>;
-  /** Same, taking a delivered record (`{ sequenceNumber, subSequenceNumber }`). */
-  checkpointRecord(record: ExtendedSequenceNumber): Promise<void>;
-}
 
 /** Options for {@link ShardCheckpointer}. */
 export interface ShardCheckpointerOptions {
