@@ -1,16 +1,9 @@
-import type { ChildShard, Shard } from '@aws-sdk/client-kinesis';
-import type { HashKeyRange } from '@shardline/aggregation';
 import { sleep } from './backoff.js';
 import { ConsumerError } from './errors.js';
 import { type ConsumerEventName, type ConsumerListener, TypedEvents } from './events.js';
-import { DynamoDBLeaseStore } from './leases/DynamoDBLeaseStore.js';
-import { DynamoDBWorkerStore } from './leases/DynamoDBWorkerStore.js';
 import type { Lease } from './leases/Lease.js';
-import { LeaseCleaner } from './leases/LeaseCleaner.js';
-import { type LeaseLossReason, LeaseRenewer } from './leases/LeaseRenewer.js';
-import { LeaseTaker } from './leases/LeaseTaker.js';
-import { ShardSyncer } from './leases/ShardSyncer.js';
-import { WorkerLiveness } from './leases/WorkerLiveness.js';
+import { LeaseCoordinator } from './leases/LeaseCoordinator.js';
+import type { LeaseLossReason } from './leases/LeaseRenewer.js';
 import { ShardConsumer } from './lifecycle/ShardConsumer.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { type KinesisConsumerOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -45,101 +38,25 @@ export class KinesisConsumer {
   readonly #options: ResolvedOptions;
   readonly #events = new TypedEvents();
   readonly #counters = new Counters();
-  readonly #store: DynamoDBLeaseStore;
-  readonly #renewer: LeaseRenewer;
-  readonly #taker: LeaseTaker;
-  readonly #syncer: ShardSyncer;
-  readonly #workerStore: DynamoDBWorkerStore;
-  readonly #liveness: WorkerLiveness;
-  /** Local time after which the lease table is due for its periodic scan. */
-  #nextLeaseScanAt = 0;
-  readonly #cleaner: LeaseCleaner | undefined;
+  readonly #leases: LeaseCoordinator;
   readonly #processorFor: (shardId: string) => RecordProcessor;
   readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
-  readonly #hashRanges = new Map<string, HashKeyRange>();
-  readonly #loopsAbort = new AbortController();
-  readonly #renewAbort = new AbortController();
-  readonly #loops: Promise<void>[] = [];
   #startPromise: Promise<void> | undefined;
   #stopPromise: Promise<void> | undefined;
 
   constructor(options: KinesisConsumerOptions) {
     this.#options = resolveOptions(options);
-    const o = this.#options;
-    this.workerId = o.workerId;
-    this.#processorFor = processorSource(o.processor);
-    const now = (): number => performance.now();
-    this.#store = new DynamoDBLeaseStore({ client: o.dynamoDBClient, tableName: o.applicationName });
-    this.#workerStore = new DynamoDBWorkerStore({ client: o.dynamoDBClient, tableName: o.workerTableName });
-    this.#renewer = new LeaseRenewer({
-      store: this.#store,
-      workerId: o.workerId,
-      failoverTimeMs: o.failoverTimeMs,
-      renewIntervalMs: o.renewIntervalMs,
-      maxConcurrentRenewals: 16,
-      now,
-      fenceOnHeartbeat: true,
+    this.workerId = this.#options.workerId;
+    this.#processorFor = processorSource(this.#options.processor);
+    this.#leases = new LeaseCoordinator({
+      options: this.#options,
+      events: this.#events,
+      counters: this.#counters,
+      isBusy: (shardId) => this.#consumers.has(shardId),
+      onAcquired: (lease, stolen) => this.#onAcquired(lease, stolen),
       onLost: (lease, reason) => this.#onLeaseLost(lease, reason),
       onHandoffRequested: (lease) => this.#onHandoffRequested(lease),
-      onRenewed: () => {
-        this.#counters.leaseRenewals++;
-      },
-      onError: (error, shardId) => this.#events.emit('error', { operation: 'renewLease', error, shardId }),
     });
-    this.#taker = new LeaseTaker({
-      store: this.#store,
-      renewer: this.#renewer,
-      workerId: o.workerId,
-      failoverTimeMs: o.failoverTimeMs,
-      maxLeasesForWorker: o.maxLeasesForWorker,
-      maxLeasesToStealAtOnce: o.maxLeasesToStealAtOnce,
-      now,
-      isBusy: (shardId) => this.#consumers.has(shardId),
-      handoffTimeoutMs: o.handoffTimeoutMs,
-      onHandoffRequested: (lease) => {
-        this.#counters.handoffsRequested++;
-        this.#events.emit('handoffRequested', {
-          shardId: lease.leaseKey,
-          from: lease.leaseOwner ?? '',
-          to: this.workerId,
-        });
-      },
-      onError: (error, shardId) => this.#events.emit('error', { operation: 'takeLease', error, shardId }),
-    });
-    this.#liveness = new WorkerLiveness({
-      store: this.#workerStore,
-      renewer: this.#renewer,
-      workerId: o.workerId,
-      failoverTimeMs: o.failoverTimeMs,
-      now,
-      onError: (error, operation) => this.#events.emit('error', { operation, error }),
-    });
-    const initial = o.initialPosition;
-    this.#syncer = new ShardSyncer({
-      kinesis: o.kinesisClient,
-      stream: o.stream,
-      store: this.#store,
-      initialCheckpoint: typeof initial === 'object' ? 'AT_TIMESTAMP' : initial,
-      signal: this.#loopsAbort.signal,
-    });
-    this.#cleaner =
-      o.maxLeaseDeletesPerSync === 0
-        ? undefined
-        : new LeaseCleaner({
-            store: this.#store,
-            kinesis: o.kinesisClient,
-            stream: o.stream,
-            failoverTimeMs: o.failoverTimeMs,
-            maxDeletesPerRun: o.maxLeaseDeletesPerSync,
-            now,
-            signal: this.#loopsAbort.signal,
-            onDeleted: (lease, reason) => {
-              this.#counters.leasesDeleted++;
-              this.#events.emit('leaseDeleted', { shardId: lease.leaseKey, reason });
-              this.#options.logger.info?.('lease deleted', { shardId: lease.leaseKey, reason });
-            },
-            onError: (error, operation, shardId) => this.#events.emit('error', { operation, error, shardId }),
-          });
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -173,26 +90,10 @@ export class KinesisConsumer {
   }
 
   async #start(): Promise<void> {
-    // The stream first: a misspelt stream name or missing permission must not leave a lease table behind.
-    const shards = await this.#syncer.listShards();
-    await this.#store.ensureTable();
-    // The heartbeat first: no lease is ever held without one.
-    await this.#liveness.start();
-    await this.#sync(shards);
+    await this.#leases.start();
     // stop() waits for a start in progress only up to its timeout: a start finishing later starts nothing.
-    if (this.#loopsAbort.signal.aborted) return;
-    const o = this.#options;
-    this.#loops.push(
-      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renew()),
-      this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
-      this.#loop(
-        this.#loopsAbort.signal,
-        o.shardSyncIntervalMs,
-        'shardSync',
-        () => this.#sync(undefined, true),
-        true,
-      ),
-    );
+    if (this.#leases.takingStopped) return;
+    this.#leases.runLoops();
     this.#options.logger.info?.('consumer started', { workerId: this.workerId });
     this.#events.emit('started', { workerId: this.workerId });
   }
@@ -212,7 +113,7 @@ export class KinesisConsumer {
     const timeout = new AbortController();
     const deadline = sleep(timeoutMs, timeout.signal);
     await Promise.race([this.#startPromise?.catch(() => undefined), deadline]);
-    this.#loopsAbort.abort();
+    this.#leases.stopTaking();
     for (const { consumer } of this.#consumers.values()) consumer.requestShutdown();
     await Promise.race([Promise.all([...this.#consumers.values()].map(({ done }) => done)), deadline]);
     timeout.abort();
@@ -221,15 +122,15 @@ export class KinesisConsumer {
     const tail = new AbortController();
     await Promise.race([
       (async () => {
-        await Promise.all(this.#renewer.heldKeys().map((shardId) => this.#release(shardId)));
-        this.#renewAbort.abort();
-        await Promise.all(this.#loops);
-        if (this.#startPromise) await this.#liveness.leave().catch(() => undefined);
+        const leases = this.#leases;
+        await Promise.all(leases.renewer.heldKeys().map((shardId) => leases.release(shardId)));
+        await leases.stopRenewing();
+        if (this.#startPromise) await leases.leave().catch(() => undefined);
       })(),
       sleep(releaseTimeoutMs, tail.signal),
     ]);
     tail.abort();
-    this.#renewAbort.abort(); // also when the releases timed out: nothing is renewed after stop()
+    void this.#leases.stopRenewing(); // also when the releases timed out: nothing is renewed after stop()
     this.#options.logger.info?.('consumer stopped', { workerId: this.workerId });
     this.#events.emit('stopped', { workerId: this.workerId });
   }
@@ -237,9 +138,10 @@ export class KinesisConsumer {
   /** A snapshot of counters and per-shard state. */
   metrics(): MetricsSnapshot {
     const c = this.#counters;
+    const stats = this.#leases.stats;
     return {
       workerId: this.workerId,
-      leasesHeld: this.#renewer.size,
+      leasesHeld: this.#leases.renewer.size,
       shards: [...this.#consumers.values()].map(({ consumer }) => ({
         shardId: consumer.shardId,
         state: consumer.state,
@@ -269,92 +171,27 @@ export class KinesisConsumer {
       recordsOutOfRangeDelivered: c.recordsOutOfRangeDelivered,
       recordsOutOfRangeDropped: c.recordsOutOfRangeDropped,
       getRecordsThrottles: c.getRecordsThrottles,
-      leaseTableWrites: this.#store.stats.writes + this.#workerStore.stats.writes,
-      leaseTableReads: this.#store.stats.reads + this.#workerStore.stats.reads,
-      leaseTableReadUnits: this.#store.stats.readUnits + this.#workerStore.stats.readUnits,
-      leaseTableWriteUnits: this.#store.stats.writeUnits + this.#workerStore.stats.writeUnits,
-      liveWorkers: this.#liveness.liveWorkers + 1,
+      leaseTableWrites: stats.writes,
+      leaseTableReads: stats.reads,
+      leaseTableReadUnits: stats.readUnits,
+      leaseTableWriteUnits: stats.writeUnits,
+      liveWorkers: this.#leases.liveWorkers,
     };
   }
 
   /** Shard ids whose leases this worker holds right now. */
   heldShardIds(): string[] {
-    return this.#renewer.heldKeys().sort();
+    return this.#leases.renewer.heldKeys().sort();
   }
 
-  async #loop(
-    signal: AbortSignal,
-    intervalMs: number,
-    operation: string,
-    body: () => Promise<void>,
-    waitFirst = false,
-  ): Promise<void> {
-    if (waitFirst) await sleep(intervalMs, signal);
-    while (!signal.aborted) {
-      try {
-        await body();
-      } catch (error) {
-        // Throttling, network or emulator hiccups: reported, retried next interval, never fatal.
-        this.#events.emit('error', { operation, error });
-        this.#options.logger.warn?.(`${operation} failed`, { workerId: this.workerId });
-      }
-      await sleep(intervalMs, signal);
-    }
-  }
-
-  /** The heartbeat (not waited for: a slow one must not hold the renewals back), then the leases. */
-  async #renew(): Promise<void> {
-    this.#liveness.beatSoon();
-    await this.#renewer.renewAll();
-  }
-
-  /**
-   * One small read of every worker's heartbeat; the lease table is scanned only when that shows something to
-   * act on (a worker died, changed its leases or left), while this worker's own balancing is under way, or at
-   * the periodic `leaseScanIntervalMs`.
-   */
-  async #lookAndTake(): Promise<void> {
-    const look = await this.#liveness.look();
-    const now = performance.now();
-    if (!look.cue && now < this.#nextLeaseScanAt) return;
-    this.#nextLeaseScanAt = now + this.#options.leaseScanIntervalMs;
-    await this.#take(look.dead);
-    // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
-    if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
-  }
-
-  /**
-   * Creates missing leases (on the taker's last lease scan: no scan of its own); with `clean`, then deletes
-   * leases no longer needed, on the same reads.
-   */
-  async #sync(listed?: Shard[], clean = false): Promise<void> {
-    const { shards, leases, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
-    if (created > 0) this.#liveness.changed();
-    for (const shard of shards) {
-      const range = shard.HashKeyRange;
-      if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {
-        this.#hashRanges.set(shard.ShardId, {
-          startingHashKey: range.StartingHashKey,
-          endingHashKey: range.EndingHashKey,
-        });
-      }
-    }
-    if (clean) await this.#cleaner?.clean({ shards, leases });
-  }
-
-  async #take(deadWorkers?: ReadonlySet<string>): Promise<void> {
-    const taken = await this.#taker.takeLeases(deadWorkers);
-    for (const { lease, stolen } of taken) {
-      this.#counters.leasesTaken++;
-      if (stolen) this.#counters.leasesStolen++;
-      this.#events.emit('leaseAcquired', { shardId: lease.leaseKey, stolen });
-      this.#options.logger.info?.('lease acquired', { shardId: lease.leaseKey, stolen });
-      if (this.#loopsAbort.signal.aborted) {
-        await this.#release(lease.leaseKey);
-        continue;
-      }
-      this.#startShard(lease);
-    }
+  /** The coordinator acquired a lease: start its shard, or give it back when stopping. */
+  async #onAcquired(lease: Lease, stolen: boolean): Promise<void> {
+    this.#counters.leasesTaken++;
+    if (stolen) this.#counters.leasesStolen++;
+    this.#events.emit('leaseAcquired', { shardId: lease.leaseKey, stolen });
+    this.#options.logger.info?.('lease acquired', { shardId: lease.leaseKey, stolen });
+    if (this.#leases.takingStopped) await this.#leases.release(lease.leaseKey);
+    else this.#startShard(lease);
   }
 
   #startShard(lease: Lease): void {
@@ -364,22 +201,18 @@ export class KinesisConsumer {
       processor = this.#processorFor(lease.leaseKey);
     } catch (error) {
       this.#events.emit('error', { operation: 'createProcessor', error, shardId: lease.leaseKey });
-      void this.#release(lease.leaseKey);
+      void this.#leases.release(lease.leaseKey);
       return;
     }
-    const range: HashKeyRange | undefined =
-      lease.startingHashKey !== undefined && lease.endingHashKey !== undefined
-        ? { startingHashKey: lease.startingHashKey, endingHashKey: lease.endingHashKey }
-        : this.#hashRanges.get(lease.leaseKey);
     const consumer = new ShardConsumer({
       lease,
       options: o,
-      store: this.#store,
-      renewer: this.#renewer,
+      store: this.#leases.store,
+      renewer: this.#leases.renewer,
       processor,
       events: this.#events,
       counters: this.#counters,
-      hashKeyRange: range,
+      hashKeyRange: this.#leases.hashRangeOf(lease),
       createFetcher: ({ shardId, start }) =>
         new PollingFetcher({
           kinesis: o.kinesisClient,
@@ -399,7 +232,7 @@ export class KinesisConsumer {
             this.#counters.getRecordsThrottles++;
           },
         }),
-      onChildShards: (shardId, children) => this.#createChildLeases(shardId, children),
+      onChildShards: (shardId, children) => this.#leases.createChildLeases(shardId, children),
     });
     const entry = { consumer, done: Promise.resolve() };
     // The entry stays until the lease is released too: while it exists the taker leaves this shard alone,
@@ -408,51 +241,17 @@ export class KinesisConsumer {
       .run()
       .then(
         async (outcome) => {
-          if (outcome !== 'lease-lost') await this.#release(lease.leaseKey);
+          if (outcome !== 'lease-lost') await this.#leases.release(lease.leaseKey);
         },
         async (error: unknown) => {
           this.#events.emit('error', { operation: 'shardConsumer', error, shardId: lease.leaseKey });
-          await this.#release(lease.leaseKey);
+          await this.#leases.release(lease.leaseKey);
         },
       )
       .finally(() => {
         if (this.#consumers.get(lease.leaseKey) === entry) this.#consumers.delete(lease.leaseKey);
       });
     this.#consumers.set(lease.leaseKey, entry);
-  }
-
-  /** At shard end: a child lease is created once every one of its parents has a lease (KCL rule). */
-  async #createChildLeases(shardId: string, children: readonly ChildShard[]): Promise<void> {
-    for (const child of children) {
-      if (!child.ShardId) continue;
-      const parents = child.ParentShards ?? [shardId];
-      let allParentsLeased = true;
-      for (const parent of parents) {
-        if (parent !== shardId && !(await this.#store.getLease(parent))) allParentsLeased = false;
-      }
-      if (!allParentsLeased) continue; // the other parent's worker (or the shard sync) creates it later
-      await this.#store.createLeaseIfNotExists({
-        leaseKey: child.ShardId,
-        checkpoint: 'TRIM_HORIZON',
-        parentShardIds: parents,
-        ...(child.HashKeyRange?.StartingHashKey
-          ? { startingHashKey: child.HashKeyRange.StartingHashKey }
-          : {}),
-        ...(child.HashKeyRange?.EndingHashKey ? { endingHashKey: child.HashKeyRange.EndingHashKey } : {}),
-      });
-    }
-    const ids = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
-    await this.#store.addChildShardIds(shardId, ids);
-    this.#liveness.changed();
-  }
-
-  async #release(shardId: string): Promise<void> {
-    try {
-      await this.#renewer.release(shardId);
-    } catch (error) {
-      // The lease then simply expires and another worker takes it after failoverTimeMs.
-      this.#events.emit('error', { operation: 'releaseLease', error, shardId });
-    }
   }
 
   /**
@@ -466,12 +265,12 @@ export class KinesisConsumer {
     this.#options.logger.info?.('handing lease over', { shardId });
     const entry = this.#consumers.get(shardId);
     if (!entry) {
-      void this.#release(shardId);
+      void this.#leases.release(shardId);
       return;
     }
     entry.consumer.requestShutdown();
     const timer = setTimeout(() => {
-      if (this.#renewer.isHandingOff(shardId)) void this.#release(shardId);
+      if (this.#leases.renewer.isHandingOff(shardId)) void this.#leases.release(shardId);
     }, this.#options.handoffTimeoutMs);
     timer.unref?.();
     void entry.done.finally(() => clearTimeout(timer));
@@ -479,7 +278,6 @@ export class KinesisConsumer {
 
   #onLeaseLost(lease: Lease, reason: LeaseLossReason): void {
     const entry = this.#consumers.get(lease.leaseKey);
-    if (reason === 'handed-off' || reason === 'released') this.#liveness.changed();
     if (reason === 'handed-off') {
       this.#counters.leasesHandedOff++;
       this.#events.emit('leaseHandedOff', { shardId: lease.leaseKey, to: lease.leaseOwner ?? '' });

@@ -225,6 +225,8 @@ describe.each<Form>(['plain handler', 'KCL-style object', 'per-shard factory'])(
         );
         expect([...state.processed.keys()]).toEqual(keys(0, BATCH, ''));
         expect([...state.processed.values()].every((n) => n === 1)).toBe(true);
+        // Emitted once the processor call that passed has returned (and been checkpointed): not before.
+        await waitFor(() => log.unblocked.length > 0, 10_000, 'shardUnblocked');
         expect(log.unblocked.map((e) => [e.sequenceNumber, e.resolution])).toEqual([
           [poisonSequence, 'processed'],
         ]);

@@ -1,0 +1,299 @@
+import type { ChildShard, Shard } from '@aws-sdk/client-kinesis';
+import type { HashKeyRange } from '@shardline/aggregation';
+import { sleep } from '../backoff.js';
+import type { TypedEvents } from '../events.js';
+import type { Counters } from '../metrics.js';
+import type { ResolvedOptions } from '../options.js';
+import { DynamoDBLeaseStore } from './DynamoDBLeaseStore.js';
+import { DynamoDBWorkerStore } from './DynamoDBWorkerStore.js';
+import type { Lease } from './Lease.js';
+import { LeaseCleaner } from './LeaseCleaner.js';
+import { type LeaseLossReason, LeaseRenewer } from './LeaseRenewer.js';
+import { LeaseTaker } from './LeaseTaker.js';
+import { ShardSyncer } from './ShardSyncer.js';
+import { WorkerLiveness } from './WorkerLiveness.js';
+
+/** What the coordinator needs from the worker that runs the shards. */
+export interface LeaseCoordinatorDeps {
+  options: ResolvedOptions;
+  events: TypedEvents;
+  counters: Counters;
+  /** Whether a shard still has a consumer on this worker (then its lease is neither taken nor asked for). */
+  isBusy(shardId: string): boolean;
+  /** A lease was acquired: start consuming its shard (or release it, once taking has stopped). */
+  onAcquired(lease: Lease, stolen: boolean): Promise<void> | void;
+  /** A held lease is gone (released, handed off, taken, expired): stop consuming its shard. */
+  onLost(lease: Lease, reason: LeaseLossReason): void;
+  /** Another worker asked for a held lease: finish the batch in flight, then {@link LeaseCoordinator.release}. */
+  onHandoffRequested(lease: Lease): void;
+}
+
+/**
+ * The worker's lease side, which knows nothing of records: the lease and heartbeat tables, renewing,
+ * judging liveness, taking and asking for leases, shard sync and lease cleanup, and the three background
+ * loops that drive them (renew, look-and-take, sync).
+ */
+export class LeaseCoordinator {
+  readonly store: DynamoDBLeaseStore;
+  readonly renewer: LeaseRenewer;
+  readonly #deps: LeaseCoordinatorDeps;
+  readonly #workerStore: DynamoDBWorkerStore;
+  readonly #taker: LeaseTaker;
+  readonly #syncer: ShardSyncer;
+  readonly #cleaner: LeaseCleaner | undefined;
+  readonly #liveness: WorkerLiveness;
+  readonly #hashRanges = new Map<string, HashKeyRange>();
+  readonly #loopsAbort = new AbortController();
+  readonly #renewAbort = new AbortController();
+  readonly #loops: Promise<void>[] = [];
+  /** Local time after which the lease table is due for its periodic scan. */
+  #nextLeaseScanAt = 0;
+
+  constructor(deps: LeaseCoordinatorDeps) {
+    this.#deps = deps;
+    const { options: o, events, counters } = deps;
+    const now = (): number => performance.now();
+    this.store = new DynamoDBLeaseStore({ client: o.dynamoDBClient, tableName: o.applicationName });
+    this.#workerStore = new DynamoDBWorkerStore({ client: o.dynamoDBClient, tableName: o.workerTableName });
+    this.renewer = new LeaseRenewer({
+      store: this.store,
+      workerId: o.workerId,
+      failoverTimeMs: o.failoverTimeMs,
+      renewIntervalMs: o.renewIntervalMs,
+      maxConcurrentRenewals: 16,
+      now,
+      fenceOnHeartbeat: true,
+      onLost: (lease, reason) => {
+        if (reason === 'handed-off' || reason === 'released') this.#liveness.changed();
+        deps.onLost(lease, reason);
+      },
+      onHandoffRequested: (lease) => deps.onHandoffRequested(lease),
+      onRenewed: () => {
+        counters.leaseRenewals++;
+      },
+      onError: (error, shardId) => events.emit('error', { operation: 'renewLease', error, shardId }),
+    });
+    this.#taker = new LeaseTaker({
+      store: this.store,
+      renewer: this.renewer,
+      workerId: o.workerId,
+      failoverTimeMs: o.failoverTimeMs,
+      maxLeasesForWorker: o.maxLeasesForWorker,
+      maxLeasesToStealAtOnce: o.maxLeasesToStealAtOnce,
+      now,
+      isBusy: (shardId) => deps.isBusy(shardId),
+      handoffTimeoutMs: o.handoffTimeoutMs,
+      onHandoffRequested: (lease) => {
+        counters.handoffsRequested++;
+        events.emit('handoffRequested', {
+          shardId: lease.leaseKey,
+          from: lease.leaseOwner ?? '',
+          to: o.workerId,
+        });
+      },
+      onError: (error, shardId) => events.emit('error', { operation: 'takeLease', error, shardId }),
+    });
+    this.#liveness = new WorkerLiveness({
+      store: this.#workerStore,
+      renewer: this.renewer,
+      workerId: o.workerId,
+      failoverTimeMs: o.failoverTimeMs,
+      now,
+      onError: (error, operation) => events.emit('error', { operation, error }),
+    });
+    const initial = o.initialPosition;
+    this.#syncer = new ShardSyncer({
+      kinesis: o.kinesisClient,
+      stream: o.stream,
+      store: this.store,
+      initialCheckpoint: typeof initial === 'object' ? 'AT_TIMESTAMP' : initial,
+      signal: this.#loopsAbort.signal,
+    });
+    this.#cleaner =
+      o.maxLeaseDeletesPerSync === 0
+        ? undefined
+        : new LeaseCleaner({
+            store: this.store,
+            kinesis: o.kinesisClient,
+            stream: o.stream,
+            failoverTimeMs: o.failoverTimeMs,
+            maxDeletesPerRun: o.maxLeaseDeletesPerSync,
+            now,
+            signal: this.#loopsAbort.signal,
+            onDeleted: (lease, reason) => {
+              counters.leasesDeleted++;
+              events.emit('leaseDeleted', { shardId: lease.leaseKey, reason });
+              o.logger.info?.('lease deleted', { shardId: lease.leaseKey, reason });
+            },
+            onError: (error, operation, shardId) => events.emit('error', { operation, error, shardId }),
+          });
+  }
+
+  /**
+   * The stream first (a misspelt name or a missing permission must not leave a table behind), then the lease
+   * table, the heartbeat (no lease is ever held without one), and the first shard sync.
+   */
+  async start(): Promise<void> {
+    const shards = await this.#syncer.listShards();
+    await this.store.ensureTable();
+    await this.#liveness.start();
+    await this.#sync(shards);
+  }
+
+  /** Starts the renew, look-and-take and sync loops (unless {@link stopTaking} came first). */
+  runLoops(): void {
+    if (this.#loopsAbort.signal.aborted) return;
+    const o = this.#deps.options;
+    this.#loops.push(
+      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renew()),
+      this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
+      this.#loop(
+        this.#loopsAbort.signal,
+        o.shardSyncIntervalMs,
+        'shardSync',
+        () => this.#sync(undefined, true),
+        true,
+      ),
+    );
+  }
+
+  /** No more taking, syncing or cleaning (held leases are still renewed until {@link stopRenewing}). */
+  stopTaking(): void {
+    this.#loopsAbort.abort();
+  }
+
+  get takingStopped(): boolean {
+    return this.#loopsAbort.signal.aborted;
+  }
+
+  /** Stops renewing and waits for the loops' last calls. */
+  async stopRenewing(): Promise<void> {
+    this.#renewAbort.abort();
+    await Promise.all(this.#loops);
+  }
+
+  /** At `stop()`, after the releases: deleting the heartbeat record tells the others at once. */
+  leave(): Promise<void> {
+    return this.#liveness.leave();
+  }
+
+  /** Gives a lease up: transferred during a handoff, else evicted. Failures are reported, never thrown. */
+  async release(shardId: string): Promise<void> {
+    try {
+      await this.renewer.release(shardId);
+    } catch (error) {
+      // The lease then simply expires and another worker takes it after failoverTimeMs.
+      this.#deps.events.emit('error', { operation: 'releaseLease', error, shardId });
+    }
+  }
+
+  /** The shard's hash range, from its lease or the last listing. */
+  hashRangeOf(lease: Lease): HashKeyRange | undefined {
+    return lease.startingHashKey !== undefined && lease.endingHashKey !== undefined
+      ? { startingHashKey: lease.startingHashKey, endingHashKey: lease.endingHashKey }
+      : this.#hashRanges.get(lease.leaseKey);
+  }
+
+  /** At shard end: a child lease is created once every one of its parents has a lease (KCL rule). */
+  async createChildLeases(shardId: string, children: readonly ChildShard[]): Promise<void> {
+    for (const child of children) {
+      if (!child.ShardId) continue;
+      const parents = child.ParentShards ?? [shardId];
+      let allParentsLeased = true;
+      for (const parent of parents) {
+        if (parent !== shardId && !(await this.store.getLease(parent))) allParentsLeased = false;
+      }
+      if (!allParentsLeased) continue; // the other parent's worker (or the shard sync) creates it later
+      await this.store.createLeaseIfNotExists({
+        leaseKey: child.ShardId,
+        checkpoint: 'TRIM_HORIZON',
+        parentShardIds: parents,
+        ...(child.HashKeyRange?.StartingHashKey
+          ? { startingHashKey: child.HashKeyRange.StartingHashKey }
+          : {}),
+        ...(child.HashKeyRange?.EndingHashKey ? { endingHashKey: child.HashKeyRange.EndingHashKey } : {}),
+      });
+    }
+    const ids = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
+    await this.store.addChildShardIds(shardId, ids);
+    this.#liveness.changed();
+  }
+
+  /** Requests sent and capacity units consumed on the lease and heartbeat tables. */
+  get stats(): { reads: number; writes: number; readUnits: number; writeUnits: number } {
+    const a = this.store.stats;
+    const b = this.#workerStore.stats;
+    return {
+      reads: a.reads + b.reads,
+      writes: a.writes + b.writes,
+      readUnits: a.readUnits + b.readUnits,
+      writeUnits: a.writeUnits + b.writeUnits,
+    };
+  }
+
+  /** Workers seen alive by their heartbeats, this one included. */
+  get liveWorkers(): number {
+    return this.#liveness.liveWorkers + 1;
+  }
+
+  async #loop(
+    signal: AbortSignal,
+    intervalMs: number,
+    operation: string,
+    body: () => Promise<void>,
+    waitFirst = false,
+  ): Promise<void> {
+    if (waitFirst) await sleep(intervalMs, signal);
+    while (!signal.aborted) {
+      try {
+        await body();
+      } catch (error) {
+        // Throttling, network or emulator hiccups: reported, retried next interval, never fatal.
+        this.#deps.events.emit('error', { operation, error });
+        this.#deps.options.logger.warn?.(`${operation} failed`, { workerId: this.#deps.options.workerId });
+      }
+      await sleep(intervalMs, signal);
+    }
+  }
+
+  /** The heartbeat (not waited for: a slow one must not hold the renewals back), then the leases. */
+  async #renew(): Promise<void> {
+    this.#liveness.beatSoon();
+    await this.renewer.renewAll();
+  }
+
+  /**
+   * One small read of every worker's heartbeat; the lease table is scanned only when that shows something to
+   * act on (a worker died, changed its leases or left), while this worker's own balancing is under way, or at
+   * the periodic `leaseScanIntervalMs`.
+   */
+  async #lookAndTake(): Promise<void> {
+    const look = await this.#liveness.look();
+    const now = performance.now();
+    if (!look.cue && now < this.#nextLeaseScanAt) return;
+    this.#nextLeaseScanAt = now + this.#deps.options.leaseScanIntervalMs;
+    const taken = await this.#taker.takeLeases(look.dead);
+    for (const { lease, stolen } of taken) await this.#deps.onAcquired(lease, stolen);
+    // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
+    if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
+  }
+
+  /**
+   * Creates missing leases (on the taker's last lease scan: no scan of its own); with `clean`, then deletes
+   * leases no longer needed, on the same reads.
+   */
+  async #sync(listed?: Shard[], clean = false): Promise<void> {
+    const { shards, leases, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
+    if (created > 0) this.#liveness.changed();
+    for (const shard of shards) {
+      const range = shard.HashKeyRange;
+      if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {
+        this.#hashRanges.set(shard.ShardId, {
+          startingHashKey: range.StartingHashKey,
+          endingHashKey: range.EndingHashKey,
+        });
+      }
+    }
+    if (clean) await this.#cleaner?.clean({ shards, leases });
+  }
+}
