@@ -331,11 +331,16 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
           `    ${String(result.duplicatesOutOfRange).padStart(6)}  a reshard caught their aggregate: the producer re-sent them to the shard that owns their key, and the consumer also delivered them (flagged outOfRange) where they first landed`,
         );
       }
+      if (result.duplicatesInStream > 0) {
+        console.log(
+          `    ${String(result.duplicatesInStream).padStart(6)}  two copies in the stream: the producer retried a PutRecords whose answer it did not get (a timeout under load) although the write had landed`,
+        );
+      }
       for (const [pair, count] of Object.entries(result.duplicatesByWorkers)) {
         const [first, again] = pair.split('->');
         const reason =
           first === again
-            ? 'the same worker processed them again after a failed batch'
+            ? 'the same worker processed them again (a batch retried after a failed checkpoint)'
             : first === killedWorker
               ? `${first} was SIGKILLed after processing them, before its next checkpoint; ${again} took over its lease`
               : `${again} got the lease from ${first} without a graceful handoff (it expired), resuming at the last checkpoint`;

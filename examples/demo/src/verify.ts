@@ -22,6 +22,9 @@ export interface Delivery {
   at: bigint;
   /** Delivered from a shard that does not own its hash key (the consumer flags it `outOfRange`). */
   outOfRange?: boolean;
+  /** The Kinesis record (and user record inside it) it came from: tells a second copy in the stream apart. */
+  sequenceNumber?: string;
+  subSequenceNumber?: number;
 }
 
 export interface Verification {
@@ -39,6 +42,12 @@ export interface Verification {
    * (flagged `outOfRange`) where it first landed. Not counted in {@link duplicatesByWorkers}.
    */
   duplicatesOutOfRange: number;
+  /**
+   * Duplicates that were two copies in the stream (another sequence number, both in their shard's range): the
+   * producer retried a PutRecords whose answer it did not get (a timeout under load) although the write had
+   * landed. Not counted in {@link duplicatesByWorkers}.
+   */
+  duplicatesInStream: number;
   /** Duplicates per shard: where the re-deliveries happened. */
   duplicatesByShard: Record<string, number>;
   /**
@@ -65,6 +74,7 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
   const duplicatesByWorkers: Record<string, number> = {};
   let duplicates = 0;
   let duplicatesOutOfRange = 0;
+  let duplicatesInStream = 0;
 
   for (const delivery of sorted) {
     if (!byId.has(delivery.id)) {
@@ -77,6 +87,15 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
       duplicatesByShard[delivery.shardId] = (duplicatesByShard[delivery.shardId] ?? 0) + 1;
       if (first.outOfRange === true || delivery.outOfRange === true) {
         duplicatesOutOfRange += 1;
+        continue;
+      }
+      if (
+        first.sequenceNumber !== undefined &&
+        delivery.sequenceNumber !== undefined &&
+        (first.sequenceNumber !== delivery.sequenceNumber ||
+          first.subSequenceNumber !== delivery.subSequenceNumber)
+      ) {
+        duplicatesInStream += 1;
         continue;
       }
       const pair = `${first.workerId}->${delivery.workerId}`;
@@ -100,6 +119,7 @@ export function verify(produced: readonly Produced[], deliveries: readonly Deliv
     unexpected,
     duplicates,
     duplicatesOutOfRange,
+    duplicatesInStream,
     orderViolations,
     duplicatesByShard,
     duplicatesByWorkers,

@@ -65,6 +65,8 @@ const consumer = new KinesisConsumer({
         shardId: context.shardId,
         workerId: config.workerId,
         at: process.hrtime.bigint(),
+        sequenceNumber: record.sequenceNumber,
+        subSequenceNumber: record.subSequenceNumber,
         ...(record.outOfRange === true ? { outOfRange: true } : {}),
       };
     });

@@ -50,6 +50,25 @@ describe('verify', () => {
     });
   });
 
+  it('tells two copies in the stream (a producer retry) from a re-delivery of the same record', () => {
+    const list = deliveries(['a0', 'a1', 'b0', 'a1', 'a2']).map((d, i) => ({
+      ...d,
+      sequenceNumber: String(100 + i),
+      subSequenceNumber: 0,
+    }));
+    const result = verify(produced, list);
+    expect(result).toMatchObject({ ok: true, duplicates: 1, duplicatesInStream: 1, duplicatesByWorkers: {} });
+    const again = deliveries(['a0', 'a1', 'b0', 'a1', 'a2']).map((d, i) => ({
+      ...d,
+      sequenceNumber: String(100 + (i === 3 ? 1 : i)),
+      subSequenceNumber: 0,
+    }));
+    expect(verify(produced, again)).toMatchObject({
+      duplicatesInStream: 0,
+      duplicatesByWorkers: { 'w1->w1': 1 },
+    });
+  });
+
   it('fails on a missing record', () => {
     const result = verify(produced, deliveries(['a0', 'a1', 'b0']));
     expect(result.ok).toBe(false);
