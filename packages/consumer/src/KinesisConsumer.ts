@@ -15,6 +15,7 @@ import { ShardConsumer } from './lifecycle/ShardConsumer.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { type KinesisConsumerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { processorSource, type RecordProcessor } from './processor.js';
+import { GET_RECORDS_LIMITS } from './retrieval/limits.js';
 import { PollingFetcher } from './retrieval/PollingFetcher.js';
 
 /** Options of {@link KinesisConsumer.stop}. */
@@ -32,9 +33,6 @@ export interface StopOptions {
    */
   releaseTimeoutMs?: number;
 }
-
-/** Floor between GetRecords calls on one shard: Kinesis allows 5 per second. */
-const MIN_GET_RECORDS_INTERVAL_MS = 200;
 
 /**
  * A Kinesis Data Streams consumer that shares a stream's shards with other workers through a DynamoDB
@@ -388,11 +386,9 @@ export class KinesisConsumer {
           start,
           maxRecords: o.maxRecords,
           idleTimeBetweenReadsMs: o.idleTimeBetweenReadsMs,
-          minCallIntervalMs: MIN_GET_RECORDS_INTERVAL_MS,
           maxPrefetchBatches: o.maxPrefetchBatches,
           maxPrefetchBytes: o.maxPrefetchBytes,
-          backoffBaseMs: 200,
-          backoffMaxMs: 5_000,
+          ...GET_RECORDS_LIMITS,
           now: () => performance.now(),
           onError: (error) => this.#events.emit('error', { operation: 'getRecords', error, shardId }),
           onThrottled: () => {
