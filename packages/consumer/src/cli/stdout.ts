@@ -21,9 +21,14 @@ export class LineWriter {
   }
 
   /** Writes one line; resolves once the stream can take more (or is closed). */
-  async write(line: string): Promise<void> {
+  write(line: string): Promise<void> {
+    return this.writeText(`${line}\n`);
+  }
+
+  /** Writes text as it is; resolves once the stream can take more (or is closed). */
+  async writeText(text: string): Promise<void> {
     if (this.#closed) return;
-    if (this.#out.write(`${line}\n`)) return;
+    if (this.#out.write(text)) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         this.#out.off('drain', done);
