@@ -24,14 +24,14 @@ export interface StopOptions {
    * How long to wait for in-flight batches and `shutdownRequested` before releasing the leases anyway.
    * @defaultValue `30_000`
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * How long, after that, `stop()` waits for the lease releases and the background calls still in flight
    * (lease-table and Kinesis calls have no timeout of their own). Past it `stop()` resolves anyway; a lease
    * whose release did not complete expires after `failoverTimeMs`.
    * @defaultValue `5_000`
    */
-  releaseTimeoutMs?: number;
+  releaseTimeoutMs?: number | undefined;
 }
 
 /**
