@@ -8,6 +8,7 @@ import { ShardConsumer } from './lifecycle/ShardConsumer.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { type KinesisConsumerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { processorSource, type RecordProcessor } from './processor.js';
+import { GET_RECORDS_LIMITS } from './retrieval/limits.js';
 import { PollingFetcher } from './retrieval/PollingFetcher.js';
 
 /** Options of {@link KinesisConsumer.stop}. */
@@ -16,18 +17,15 @@ export interface StopOptions {
    * How long to wait for in-flight batches and `shutdownRequested` before releasing the leases anyway.
    * @defaultValue `30_000`
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * How long, after that, `stop()` waits for the lease releases and the background calls still in flight
    * (lease-table and Kinesis calls have no timeout of their own). Past it `stop()` resolves anyway; a lease
    * whose release did not complete expires after `failoverTimeMs`.
    * @defaultValue `5_000`
    */
-  releaseTimeoutMs?: number;
+  releaseTimeoutMs?: number | undefined;
 }
-
-/** Floor between GetRecords calls on one shard: Kinesis allows 5 per second. */
-const MIN_GET_RECORDS_INTERVAL_MS = 200;
 
 /**
  * A Kinesis Data Streams consumer that shares a stream's shards with other workers through a DynamoDB
@@ -221,11 +219,9 @@ export class KinesisConsumer {
           start,
           maxRecords: o.maxRecords,
           idleTimeBetweenReadsMs: o.idleTimeBetweenReadsMs,
-          minCallIntervalMs: MIN_GET_RECORDS_INTERVAL_MS,
           maxPrefetchBatches: o.maxPrefetchBatches,
           maxPrefetchBytes: o.maxPrefetchBytes,
-          backoffBaseMs: 200,
-          backoffMaxMs: 5_000,
+          ...GET_RECORDS_LIMITS,
           now: () => performance.now(),
           onError: (error) => this.#events.emit('error', { operation: 'getRecords', error, shardId }),
           onThrottled: () => {

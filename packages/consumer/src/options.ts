@@ -17,11 +17,11 @@ export interface ProcessingRetryOptions {
    * Failed attempts on one record (named by the processor or isolated by halving the batch), the first
    * included, before `deadLetter` / `onProcessingFailure` decide what happens to it. @defaultValue `5`
    */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** Backoff base (full jitter, doubling). @defaultValue `500` */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /** Backoff ceiling: the pace at which a blocked record is retried. @defaultValue `10_000` */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
 }
 
 /**
@@ -43,83 +43,83 @@ export interface KinesisConsumerOptions {
   /** Your DynamoDB client (SDK v3), for the lease table. Not destroyed by `stop()`. */
   dynamoDBClient: DynamoDBClient;
   /** The stream by name. Give this or `streamARN`. */
-  streamName?: string;
+  streamName?: string | undefined;
   /** The stream by ARN. Give this or `streamName`. */
-  streamARN?: string;
+  streamARN?: string | undefined;
   /** Names the lease table (created on demand, PAY_PER_REQUEST). Same rules as a DynamoDB table name. */
   applicationName: string;
   /** A KCL-style object processor, a plain async handler, or a per-shard `{ createProcessor }`; see the README. */
   processor: Processor;
   /** Unique per worker; appears as `leaseOwner`. @defaultValue `` `${hostname()}:${process.pid}:${random}` `` */
-  workerId?: string;
+  workerId?: string | undefined;
   /** Where shards without a checkpoint start. @defaultValue `'LATEST'` (as the KCL) */
-  initialPosition?: InitialPosition;
+  initialPosition?: InitialPosition | undefined;
   /** A lease whose counter has not moved for this long (by the observer's clock) is expired. @defaultValue `10_000` */
-  failoverTimeMs?: number;
+  failoverTimeMs?: number | undefined;
   /**
    * How often held leases are renewed; at most `failoverTimeMs / 2`, so a lease is always renewed well before
    * it expires locally between two renewal rounds. @defaultValue `failoverTimeMs / 3`
    */
-  renewIntervalMs?: number;
+  renewIntervalMs?: number | undefined;
   /**
    * How often the small heartbeat table is read to notice dead workers and lease changes (released,
    * transferred, created leases); the lease table is scanned right after such a change.
    * @defaultValue `failoverTimeMs / 10`
    */
-  takerIntervalMs?: number;
+  takerIntervalMs?: number | undefined;
   /**
    * The lease table is scanned (eventually consistent) at least this often even when nothing calls for it:
    * it catches leases of workers without a heartbeat record (Java KCL workers) and balances slowly drifting
    * load. @defaultValue `3 * failoverTimeMs`
    */
-  leaseScanIntervalMs?: number;
+  leaseScanIntervalMs?: number | undefined;
   /**
    * The heartbeat table beside the lease table: one small item per live worker.
    * @defaultValue `` `${applicationName}-Workers` ``
    */
-  workerTableName?: string;
+  workerTableName?: string | undefined;
   /**
    * How often ListShards is compared with the lease table to create missing leases (and, on the same reads,
    * to clean up leases no longer needed). @defaultValue `60_000`
    */
-  shardSyncIntervalMs?: number;
+  shardSyncIntervalMs?: number | undefined;
   /**
    * Lease cleanup: at most this many leases deleted per shard sync by this worker; `0` turns cleanup off.
    * Deleted are finished (`SHARD_END`) leases whose children's leases are all checkpointed past their start,
    * and leases of shards Kinesis no longer has. Needs `dynamodb:DeleteItem` on the lease table.
    * @defaultValue `20`
    */
-  maxLeaseDeletesPerSync?: number;
+  maxLeaseDeletesPerSync?: number | undefined;
   /** How often a child shard checks whether its parents have reached SHARD_END. @defaultValue `1_000` */
-  parentPollIntervalMs?: number;
+  parentPollIntervalMs?: number | undefined;
   /** Upper bound of leases this worker holds. @defaultValue `Number.MAX_SAFE_INTEGER` (no cap) */
-  maxLeasesForWorker?: number;
+  maxLeasesForWorker?: number | undefined;
   /** Leases asked for (graceful handoff) per taker cycle when rebalancing. @defaultValue `1` */
-  maxLeasesToStealAtOnce?: number;
+  maxLeasesToStealAtOnce?: number | undefined;
   /**
    * Graceful handoff: how long the owner of an asked-for lease waits for its batch in flight and
    * `shutdownRequested` before it transfers the lease anyway (the processor then gets `leaseLost`). The worker
    * that asked takes the lease itself if it has not been transferred after this plus `failoverTimeMs`.
    * @defaultValue `30_000` (the KCL 3.x default)
    */
-  handoffTimeoutMs?: number;
+  handoffTimeoutMs?: number | undefined;
   /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */
-  maxRecords?: number;
+  maxRecords?: number | undefined;
   /** Wait between GetRecords calls once a shard is caught up (Kinesis allows 5 calls/s per shard). @defaultValue `1_000` */
-  idleTimeBetweenReadsMs?: number;
+  idleTimeBetweenReadsMs?: number | undefined;
   /** GetRecords results buffered per shard ahead of the processor. @defaultValue `3` */
-  maxPrefetchBatches?: number;
+  maxPrefetchBatches?: number | undefined;
   /** Bytes buffered per shard ahead of the processor (one batch may overshoot it). @defaultValue `33_554_432` (32 MiB) */
-  maxPrefetchBytes?: number;
+  maxPrefetchBytes?: number | undefined;
   /** How records whose processor call threw are retried. */
-  processingRetry?: ProcessingRetryOptions;
+  processingRetry?: ProcessingRetryOptions | undefined;
   /**
    * What happens to a record that failed `processingRetry.maxAttempts` times, when `deadLetter` is not set:
    * `'retry'` keeps the lease and retries it at the capped backoff, reporting the shard blocked; `'skip'`
    * moves past that one user record and emits `recordSkipped`. See {@link ProcessingFailurePolicy}.
    * @defaultValue `'retry'`
    */
-  onProcessingFailure?: ProcessingFailurePolicy;
+  onProcessingFailure?: ProcessingFailurePolicy | undefined;
   /**
    * Called with the records that failed `processingRetry.maxAttempts` times (exactly the failing user
    * record), the processor's last error and `{ shardId, attempts, firstFailedAt }`. When it resolves, the
@@ -127,9 +127,9 @@ export interface KinesisConsumerOptions {
    * reported and called again with backoff. Takes precedence over `onProcessingFailure`.
    * @defaultValue `undefined` (no hook)
    */
-  deadLetter?: DeadLetterHandler;
+  deadLetter?: DeadLetterHandler | undefined;
   /** Check the MD5 of KPL aggregates. @defaultValue `true` */
-  verifyChecksum?: boolean;
+  verifyChecksum?: boolean | undefined;
   /**
    * A user record whose hash key is outside its shard's range (after a reshard, or written by a producer that
    * is not shard-aware, such as `aws-kinesis-agg`, whose aggregates mix partition keys): `'deliver'` hands it
@@ -139,9 +139,9 @@ export interface KinesisConsumerOptions {
    * shard, which at-least-once processing already has to handle.
    * @defaultValue `'deliver'`
    */
-  outOfRangeRecords?: 'deliver' | 'drop';
+  outOfRangeRecords?: 'deliver' | 'drop' | undefined;
   /** Structured logger; never receives payloads. @defaultValue no logging */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** Options after defaults and validation. */
@@ -181,7 +181,7 @@ const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
 /** Applies defaults and validates; throws `ConfigurationError` naming the first bad option. */
 export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('options must be an object');
+    throw new ConfigurationError(`options must be an object (got ${describe(options)})`);
   if (!options.kinesisClient || typeof options.kinesisClient.send !== 'function') {
     throw new ConfigurationError('kinesisClient must be an SDK v3 KinesisClient');
   }
@@ -190,9 +190,14 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
   }
   const hasName = typeof options.streamName === 'string' && options.streamName.length > 0;
   const hasArn = typeof options.streamARN === 'string' && options.streamARN.length > 0;
-  if (hasName === hasArn) throw new ConfigurationError('give exactly one of streamName and streamARN');
+  if (hasName === hasArn)
+    throw new ConfigurationError(
+      `give exactly one of streamName and streamARN (got streamName ${describe(options.streamName)}, streamARN ${describe(options.streamARN)})`,
+    );
   if (typeof options.applicationName !== 'string' || !TABLE_NAME.test(options.applicationName)) {
-    throw new ConfigurationError('applicationName must be 3-255 characters of a-z, A-Z, 0-9, _ . -');
+    throw new ConfigurationError(
+      `applicationName must be 3-255 characters of a-z, A-Z, 0-9, _ . - (got ${describe(options.applicationName)})`,
+    );
   }
   const processor = options.processor;
   const isObject = typeof processor === 'object' && processor !== null;
@@ -210,7 +215,9 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
   }
   const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 1024) {
-    throw new ConfigurationError('workerId must be a non-empty string of at most 1,024 characters');
+    throw new ConfigurationError(
+      `workerId must be a non-empty string of at most 1,024 characters (got ${describe(workerId)})`,
+    );
   }
   const initialPosition = options.initialPosition ?? 'LATEST';
   if (
@@ -222,7 +229,9 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
       !Number.isNaN(initialPosition.timestamp.getTime())
     )
   ) {
-    throw new ConfigurationError("initialPosition must be 'LATEST', 'TRIM_HORIZON' or { timestamp: Date }");
+    throw new ConfigurationError(
+      `initialPosition must be 'LATEST', 'TRIM_HORIZON' or { timestamp: Date } (got ${describe(initialPosition)})`,
+    );
   }
   const failoverTimeMs = int('failoverTimeMs', options.failoverTimeMs, 10_000, 100, 86_400_000);
   const renewIntervalMs = int(
@@ -252,10 +261,14 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     );
   }
   if (onProcessingFailure !== 'retry' && onProcessingFailure !== 'skip') {
-    throw new ConfigurationError("onProcessingFailure must be 'retry' or 'skip'");
+    throw new ConfigurationError(
+      `onProcessingFailure must be 'retry' or 'skip' (got ${describe(onProcessingFailure)})`,
+    );
   }
   if (options.deadLetter !== undefined && typeof options.deadLetter !== 'function') {
-    throw new ConfigurationError('deadLetter must be a function (records, error, context) => Promise<void>');
+    throw new ConfigurationError(
+      `deadLetter must be a function (records, error, context) => Promise<void> (got ${describe(options.deadLetter)})`,
+    );
   }
   return {
     kinesisClient: options.kinesisClient,
@@ -313,10 +326,25 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
   };
 }
 
-function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigurationError(`${name} must be an integer in ${min}..${max}`);
+    throw new ConfigurationError(`${name} must be an integer in ${min}..${max} (got ${describe(value)})`);
   }
   return value;
+}
+
+/** A value as a configuration error names it: short, and never a client's or processor's internals. */
+function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (value instanceof Date)
+    return `Date ${Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()}`;
+  if (typeof value === 'object')
+    return value === null
+      ? 'null'
+      : `an object with keys ${Object.keys(value).slice(0, 5).join(', ') || '(none)'}`;
+  if (typeof value === 'bigint') return `${value}n`;
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

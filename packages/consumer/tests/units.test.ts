@@ -37,7 +37,10 @@ describe('options', () => {
     [{ maxLeaseDeletesPerSync: -1 }, /maxLeaseDeletesPerSync must be an integer in 0\.\.1000/],
     [{ maxLeaseDeletesPerSync: 2.5 }, /maxLeaseDeletesPerSync/],
     [{ onProcessingFailure: 'release' }, /'release' was removed/],
-    [{ deadLetter: 'dlq' }, /deadLetter must be a function/],
+    [{ deadLetter: 'dlq' }, /deadLetter must be a function .*\(got "dlq"\)$/],
+    [{ maxRecords: 0 }, /maxRecords must be an integer in 1\.\.10000 \(got 0\)$/],
+    [{ initialPosition: 'EARLIEST' }, /\(got "EARLIEST"\)$/],
+    [{ applicationName: 'a' }, /\(got "a"\)$/],
   ])('rejects %o', (patch, message) => {
     const options = { ...base, ...patch } as unknown as KinesisConsumerOptions;
     expect(() => new KinesisConsumer(options)).toThrow(ConfigurationError);

@@ -4,6 +4,7 @@ import {
   type GetShardIteratorCommandInput,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
+import { awsErrorName } from '../errors.js';
 import type { Lease } from '../leases/Lease.js';
 import type { LagByShard } from './leaseReport.js';
 
@@ -11,16 +12,19 @@ import type { LagByShard } from './leaseReport.js';
  * How far each lease's checkpoint is behind the tip of its shard: one GetShardIterator and one GetRecords
  * (Limit 1) per unfinished lease, reading `MillisBehindLatest`. Those calls count against the shard's read
  * limits (5 GetRecords/s), so the CLI only does this when asked (`--lag`). A shard whose lag cannot be
- * measured (finished, trimmed, throttled) shows none.
+ * measured gets the reason instead: `finished`, `throttled`, `trimmed`, `expired`, or the AWS error's name.
  */
 export async function measureLag(
   client: KinesisClient,
   streamName: string,
   leases: readonly Lease[],
 ): Promise<LagByShard> {
-  const lag = new Map<string, number | undefined>();
+  const lag = new Map<string, number | string>();
   for (const lease of leases) {
-    if (lease.checkpoint === 'SHARD_END') continue;
+    if (lease.checkpoint === 'SHARD_END') {
+      lag.set(lease.leaseKey, 'finished');
+      continue;
+    }
     const input: GetShardIteratorCommandInput = {
       StreamName: streamName,
       ShardId: lease.leaseKey,
@@ -34,12 +38,28 @@ export async function measureLag(
     }
     try {
       const { ShardIterator } = await client.send(new GetShardIteratorCommand(input));
-      if (!ShardIterator) continue;
+      if (!ShardIterator) {
+        lag.set(lease.leaseKey, 'no iterator');
+        continue;
+      }
       const response = await client.send(new GetRecordsCommand({ ShardIterator, Limit: 1 }));
-      lag.set(lease.leaseKey, response.MillisBehindLatest);
-    } catch {
-      lag.set(lease.leaseKey, undefined);
+      lag.set(lease.leaseKey, response.MillisBehindLatest ?? 'not reported');
+    } catch (error) {
+      lag.set(lease.leaseKey, lagFailure(error));
     }
   }
   return lag;
+}
+
+/** Why a lag could not be read, in a word or the AWS error's name. */
+export function lagFailure(error: unknown): string {
+  const name = awsErrorName(error);
+  const message = error instanceof Error ? error.message : '';
+  if (name === 'ProvisionedThroughputExceededException' || name === 'LimitExceededException')
+    return 'throttled';
+  if (name === 'ExpiredIteratorException') return 'expired';
+  // A shard past the retention period is gone; a checkpoint older than it cannot be read from either.
+  if (name === 'ResourceNotFoundException' && /shard/i.test(message)) return 'trimmed';
+  if (name === 'InvalidArgumentException' && /trim|retention|older/i.test(message)) return 'trimmed';
+  return name ?? 'error';
 }

@@ -1,11 +1,12 @@
 import type { Lease } from '../leases/Lease.js';
 
-/** Lag of one shard, as the CLI measured it; `undefined` when not measured or not measurable. */
-export type LagByShard = ReadonlyMap<string, number | undefined>;
+/** Lag of one shard as the CLI measured it, in ms, or why it could not be (`throttled`, `trimmed`, ...). */
+export type LagByShard = ReadonlyMap<string, number | string>;
 
 /**
  * The lease table as an operator reads it: one line per shard, parents before children, with owner,
- * checkpoint (and sub-sequence number inside an aggregate), lineage and, when measured, the lag.
+ * checkpoint (and sub-sequence number inside an aggregate), lineage and, when measured, the lag. A lease in a
+ * graceful handoff (`checkpointOwner` set) shows its owner as `previous -> next` and is listed below.
  */
 export function formatLeaseReport(leases: readonly Lease[], lag?: LagByShard): string {
   const rows = [...leases].sort((a, b) => a.leaseKey.localeCompare(b.leaseKey));
@@ -19,7 +20,9 @@ export function formatLeaseReport(leases: readonly Lease[], lag?: LagByShard): s
         : lease.checkpoint;
     const row = [
       lease.leaseKey,
-      lease.leaseOwner ?? '(none)',
+      lease.checkpointOwner
+        ? `${lease.checkpointOwner} -> ${lease.leaseOwner ?? '(none)'}`
+        : (lease.leaseOwner ?? '(none)'),
       String(lease.leaseCounter),
       checkpoint,
       lease.parentShardIds.join(',') || '-',
@@ -27,7 +30,7 @@ export function formatLeaseReport(leases: readonly Lease[], lag?: LagByShard): s
     ];
     if (lag) {
       const ms = lag.get(lease.leaseKey);
-      row.push(ms === undefined ? '-' : `${ms} ms`);
+      row.push(ms === undefined ? '-' : typeof ms === 'number' ? `${ms} ms` : ms);
     }
     table.push(row);
   }
@@ -49,5 +52,9 @@ export function formatLeaseReport(leases: readonly Lease[], lag?: LagByShard): s
     (owners.size === 0
       ? 'no workers hold leases'
       : `workers: ${[...owners].map(([owner, n]) => `${owner} ${n}`).join(', ')}`);
-  return `${lines.join('\n')}\n\n${summary}\n`;
+  const handoffs = rows
+    .filter((l) => l.checkpointOwner)
+    .map((l) => `  ${l.leaseKey}: ${l.checkpointOwner} -> ${l.leaseOwner ?? '(none)'}`);
+  const handoffText = handoffs.length > 0 ? `handoffs in progress:\n${handoffs.join('\n')}\n` : '';
+  return `${lines.join('\n')}\n\n${summary}\n${handoffText}`;
 }

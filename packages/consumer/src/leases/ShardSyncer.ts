@@ -75,29 +75,44 @@ export class ShardSyncer {
   }
 
   /** Every shard of the stream, open and closed, following pagination. */
-  async listShards(): Promise<Shard[]> {
-    const shards: Shard[] = [];
-    let nextToken: string | undefined;
-    const maxPages = this.#options.maxPages ?? 1_000;
-    for (let page = 0; page < maxPages; page++) {
-      let response: ListShardsCommandOutput;
-      try {
-        response = await this.#options.kinesis.send(
-          new ListShardsCommand(nextToken ? { NextToken: nextToken } : { ...this.#options.stream }),
-          { abortSignal: this.#options.signal },
-        );
-      } catch (error) {
-        throw new StreamError(`stream ${streamLabel(this.#options.stream)}: ListShards failed`, error);
-      }
-      shards.push(...(response.Shards ?? []));
-      nextToken = response.NextToken;
-      if (!nextToken) return shards;
-    }
-    throw new StreamError(
-      `stream ${streamLabel(this.#options.stream)}: ListShards paginated more than ${maxPages} pages`,
-      undefined,
-    );
+  listShards(): Promise<Shard[]> {
+    const { kinesis, stream, maxPages, signal } = this.#options;
+    return listShards(kinesis, stream, { maxPages, signal });
   }
+}
+
+/**
+ * Every shard of the stream, open and closed, following pagination (at most `maxPages` pages, default
+ * 1,000). Throws a {@link StreamError} naming the stream.
+ */
+export async function listShards(
+  kinesis: KinesisClient,
+  stream: StreamRef,
+  options: { maxPages?: number | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<Shard[]> {
+  const shards: Shard[] = [];
+  let nextToken: string | undefined;
+  const maxPages = options.maxPages ?? 1_000;
+  for (let page = 0; page < maxPages; page++) {
+    let response: ListShardsCommandOutput;
+    try {
+      response = await kinesis.send(
+        new ListShardsCommand(nextToken ? { NextToken: nextToken } : { ...stream }),
+        {
+          abortSignal: options.signal,
+        },
+      );
+    } catch (error) {
+      throw new StreamError(`stream ${streamLabel(stream)}: ListShards failed`, error);
+    }
+    shards.push(...(response.Shards ?? []));
+    nextToken = response.NextToken;
+    if (!nextToken) return shards;
+  }
+  throw new StreamError(
+    `stream ${streamLabel(stream)}: ListShards paginated more than ${maxPages} pages`,
+    undefined,
+  );
 }
 
 function streamLabel(stream: StreamRef): string {

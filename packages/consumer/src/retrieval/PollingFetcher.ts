@@ -47,6 +47,12 @@ export interface PollingFetcherOptions {
   now: () => number;
   onError?: (error: FetchError) => void;
   onThrottled?: () => void;
+  /**
+   * End once a response says the shard is caught up (`MillisBehindLatest` 0), after queueing its records, as
+   * if the shard had ended there (the last batch then has `shardEnded: false`). For one-shot readers such as
+   * `shardline tail` without `--follow`. @defaultValue `false`
+   */
+  stopWhenCaughtUp?: boolean | undefined;
 }
 
 /** Consecutive failures after which the iterator is thrown away and re-acquired. */
@@ -158,6 +164,7 @@ export class PollingFetcher {
           this.#wakeConsumer?.();
         }
         if (shardEnded) return;
+        if (this.#options.stopWhenCaughtUp && response.MillisBehindLatest === 0) return;
       } catch (error) {
         if (signal.aborted) break;
         if (errorName(error) === 'ExpiredIteratorException') {
