@@ -42,6 +42,10 @@ const MIN_GET_RECORDS_INTERVAL_MS = 200;
  */
 export class KinesisConsumer {
   readonly workerId: string;
+  /** The stream's name (from `streamARN` when that is what was given), as metric exporters report it. */
+  readonly streamName: string;
+  /** The application's name: the lease table's, and the KCL's CloudWatch namespace. */
+  readonly applicationName: string;
   readonly #options: ResolvedOptions;
   readonly #events = new TypedEvents();
   readonly #counters = new Counters();
@@ -67,6 +71,11 @@ export class KinesisConsumer {
     this.#options = resolveOptions(options);
     const o = this.#options;
     this.workerId = o.workerId;
+    this.streamName =
+      'StreamName' in o.stream
+        ? o.stream.StreamName
+        : o.stream.StreamARN.slice(o.stream.StreamARN.lastIndexOf('/') + 1);
+    this.applicationName = o.applicationName;
     this.#processorFor = processorSource(o.processor);
     const now = (): number => performance.now();
     this.#store = new DynamoDBLeaseStore({ client: o.dynamoDBClient, tableName: o.applicationName });
