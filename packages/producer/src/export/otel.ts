@@ -47,7 +47,7 @@ export function startOpenTelemetryExport<S>(
   meterName: string,
 ): MetricsExport {
   const o = checkOptionsObject(options, 'exportToOpenTelemetry');
-  const meter = (o.meter ?? metrics.getMeter(meterName)) as Meter;
+  const meter = (o.meter === undefined ? metrics.getMeter(meterName) : o.meter) as Meter;
   if (
     meter === null ||
     typeof meter !== 'object' ||
