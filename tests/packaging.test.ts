@@ -50,7 +50,9 @@ import { RecordAggregator, deaggregate, hashKey, parseHashKeyRange } from '@shar
 import { deaggregateEvent, processKinesisEvent } from '@shardline/aggregation/lambda';
 import { kplRecordHandler } from '@shardline/aggregation/powertools';
 import { KinesisProducer } from '@shardline/producer';
+import { exportToEmf } from '@shardline/producer/emf';
 import { KinesisConsumer } from '@shardline/consumer';
+import { exportToEmf as exportConsumerToEmf } from '@shardline/consumer/emf';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 
 const aggregator = new RecordAggregator();
@@ -79,12 +81,19 @@ void recordHandler({
   },
 });
 const client = new KinesisClient({ region: 'us-east-1' });
+// The EMF entries work without @opentelemetry/api installed (an optional peer, for ./opentelemetry only).
+let emf = '';
+const producer = new KinesisProducer({ client, streamName: 'packaging' });
+exportToEmf(producer, { output: { write: (chunk: string) => (emf += chunk) } }).stop();
+const emfLines = emf.trim().split('\\n').map((line) => JSON.parse(line) as { _aws: unknown });
+void producer.close();
+void exportConsumerToEmf;
 const producerType: typeof KinesisProducer = KinesisProducer;
 const consumerType: typeof KinesisConsumer = KinesisConsumer;
 void deaggregateEvent;
 void processKinesisEvent;
 client.destroy();
-console.log(JSON.stringify({ users: users.length, key: key > 0n, range: range.end === 10n, handled, producer: typeof producerType, consumer: typeof consumerType }));
+console.log(JSON.stringify({ users: users.length, key: key > 0n, range: range.end === 10n, handled, producer: typeof producerType, consumer: typeof consumerType, emf: emfLines.length > 0 && emfLines.every((line) => typeof line._aws === 'object') }));
 `;
 
 /** What CONSUMER_CODE prints, whichever way it was compiled and loaded. */
@@ -95,6 +104,7 @@ const PROGRAM_OUTPUT = {
   handled: 2,
   producer: 'function',
   consumer: 'function',
+  emf: true,
 };
 
 /** The tarballs as `file:` specifiers, `prefix` leading from the project that names them to `scratch`. */
@@ -240,6 +250,8 @@ describe('published packages', () => {
     expect(JSON.parse(output)).toEqual(PROGRAM_OUTPUT);
     // Powertools is an optional peer of the aggregation package: not installed for users who do not ask.
     expect(existsSync(join(scratch, 'node_modules/@aws-lambda-powertools'))).toBe(false);
+    // So is @opentelemetry/api, of the producer's and the consumer's ./opentelemetry entries.
+    expect(existsSync(join(scratch, 'node_modules/@opentelemetry'))).toBe(false);
     // The consumer's CLI is linked as a bin and runs from the installed package.
     expect(run(join(scratch, 'node_modules/.bin/shardline'), ['--help'], scratch)).toContain(
       'shardline leases --table',
@@ -270,11 +282,23 @@ describe('published packages', () => {
         });
       }
       // Every file the exports map (and the fallback `types`, for moduleResolution node10) names ships.
-      const targets = [...exportTargets(manifest.exports), manifest.types];
+      const typesVersions = Object.values<string[]>(manifest.typesVersions?.['*'] ?? {}).flat();
+      const targets = [...exportTargets(manifest.exports), manifest.types, ...typesVersions];
       expect(
         targets.filter((target) => typeof target !== 'string' || !existsSync(join(dir, target))),
       ).toEqual([]);
       expect(JSON.stringify(manifest.exports)).not.toContain('@shardline/source');
+      // Every subpath entry has a typesVersions mapping for moduleResolution node10.
+      const subpaths = Object.keys(manifest.exports)
+        .filter((key) => key !== '.')
+        .map((key) => key.slice(2));
+      expect(Object.keys(manifest.typesVersions?.['*'] ?? {}).sort()).toEqual(subpaths.sort());
+      // Optional peers are optional.
+      for (const peer of ['@opentelemetry/api', '@aws-lambda-powertools/batch']) {
+        if (manifest.peerDependencies?.[peer]) {
+          expect(manifest.peerDependenciesMeta?.[peer]).toEqual({ optional: true });
+        }
+      }
     }
   });
 
@@ -309,7 +333,9 @@ describe('published packages', () => {
       '@shardline/aggregation/lambda',
       '@shardline/aggregation/powertools',
       '@shardline/producer',
+      '@shardline/producer/emf',
       '@shardline/consumer',
+      '@shardline/consumer/emf',
     ]) {
       expect(compiled).toContain(`require("${specifier}")`);
     }
@@ -324,7 +350,11 @@ console.log(JSON.stringify({
   aggregation: names(require('@shardline/aggregation')),
   lambda: names(require('@shardline/aggregation/lambda')),
   producer: names(require('@shardline/producer')),
+  producerEmf: names(require('@shardline/producer/emf')),
   consumer: names(require('@shardline/consumer')),
+  consumerEmf: names(require('@shardline/consumer/emf')),
+  // Without @opentelemetry/api installed, the ./opentelemetry entries say what is missing.
+  otel: (() => { try { require('@shardline/producer/opentelemetry'); return 'loaded'; } catch (e) { return String(e.message).includes('@opentelemetry/api') ? 'needs @opentelemetry/api' : String(e.message); } })(),
 }));`,
     );
     const exported = JSON.parse(run(process.execPath, [join(cjsScratch, 'plain.js')], cjsScratch)) as Record<
@@ -337,10 +367,13 @@ console.log(JSON.stringify({
     expect(exported.lambda).toEqual(expect.arrayContaining(['deaggregateEvent', 'processKinesisEvent']));
     expect(exported.producer).toContain('KinesisProducer');
     expect(exported.consumer).toContain('KinesisConsumer');
+    expect(exported.producerEmf).toEqual(['exportToEmf']);
+    expect(exported.consumerEmf).toEqual(['exportToEmf']);
+    expect(exported.otel).toEqual('needs @opentelemetry/api');
   });
 
   it('give TypeScript projects still on moduleResolution node10 the types too', () => {
-    // node10 ignores `exports`: the top-level `types` and `typesVersions` (for `/lambda`) lead it to dist.
+    // node10 ignores `exports`: the top-level `types` and `typesVersions` (for `/lambda`, `/emf`) lead it to dist.
     // TypeScript 6 deprecates node10, hence ignoreDeprecations; older TypeScript needs no such line.
     const project = cjsProject();
     writeFileSync(

@@ -33,6 +33,10 @@ export interface StopOptions {
  */
 export class KinesisConsumer {
   readonly workerId: string;
+  /** The stream's name (from `streamARN` when that is what was given), as metric exporters report it. */
+  readonly streamName: string;
+  /** The application's name: the lease table's, and the KCL's CloudWatch namespace. */
+  readonly applicationName: string;
   readonly #options: ResolvedOptions;
   readonly #events = new TypedEvents();
   readonly #counters = new Counters();
@@ -44,7 +48,13 @@ export class KinesisConsumer {
 
   constructor(options: KinesisConsumerOptions) {
     this.#options = resolveOptions(options);
-    this.workerId = this.#options.workerId;
+    const o = this.#options;
+    this.workerId = o.workerId;
+    this.streamName =
+      'StreamName' in o.stream
+        ? o.stream.StreamName
+        : o.stream.StreamARN.slice(o.stream.StreamARN.lastIndexOf('/') + 1);
+    this.applicationName = o.applicationName;
     this.#processorFor = processorSource(this.#options.processor);
     this.#leases = new LeaseCoordinator({
       options: this.#options,

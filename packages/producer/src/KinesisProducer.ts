@@ -45,6 +45,8 @@ function captureSettlers(resolve: (result: PutResult) => void, reject: (error: E
  * and a per-record result. Every `put` settles exactly once.
  */
 export class KinesisProducer extends ProducerEventEmitter {
+  /** The stream's name (from `streamARN` when that is what was given), as metric exporters report it. */
+  readonly streamName: string;
   private readonly options: ResolvedOptions;
   private readonly router: ShardRouter;
   private readonly limiter: RateLimiter;
@@ -69,6 +71,7 @@ export class KinesisProducer extends ProducerEventEmitter {
     const resolved = resolveOptions(options);
     this.options = { ...resolved, logger: guardLogger(resolved.logger) };
     const o = this.options;
+    this.streamName = o.streamName ?? o.streamARN?.slice(o.streamARN.lastIndexOf('/') + 1) ?? '';
     this.settlement = new Settlement(o, this.recorder, {
       drained: () => this.notify('drain'),
       recordsFailed: (payload) => this.notify('recordsFailed', payload),

@@ -7,6 +7,7 @@ export {
   localRequestHandler,
   localStackProcessEnv,
 } from './clients.js';
+export { CLOUDWATCH_UNITS, type EmfMetric, parseEmfLine, parseEmfLines } from './emf.js';
 export {
   type DynamoDBFaultPlan,
   type FaultAction,
