@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
-const PUBLISHED = ['aggregation', 'producer', 'consumer'] as const;
+const PUBLISHED = ['aggregation', 'telemetry', 'producer', 'consumer'] as const;
 const scratch = mkdtempSync(join(tmpdir(), 'shardline-pack-'));
 const cjsScratch = mkdtempSync(join(tmpdir(), 'shardline-cjs-'));
 const unpackedRoot = mkdtempSync(join(tmpdir(), 'shardline-unpacked-'));
@@ -132,9 +132,14 @@ function writeProject(dir: string, type: 'module' | 'commonjs', prefix: string):
       typescript: versionOf('.', 'typescript'),
       '@types/node': versionOf('.', '@types/node'),
     },
-    // The packed producer and consumer name @shardline/aggregation by version; it is not on a registry
-    // from here, so point every dependant at the tarball.
-    pnpm: { overrides: { '@shardline/aggregation': tarballs['@shardline/aggregation'] } },
+    // The packed producer and consumer name @shardline/aggregation and @shardline/telemetry by version; they
+    // are not on a registry from here, so point every dependant at the tarballs.
+    pnpm: {
+      overrides: {
+        '@shardline/aggregation': tarballs['@shardline/aggregation'],
+        '@shardline/telemetry': tarballs['@shardline/telemetry'],
+      },
+    },
   };
   writeFileSync(join(dir, 'package.json'), JSON.stringify(project, null, 2));
   writeFileSync(

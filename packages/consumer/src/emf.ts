@@ -1,10 +1,16 @@
 // `@shardline/consumer/emf`: the consumer's metrics as CloudWatch Embedded Metric Format JSON lines.
+
+import {
+  asConfigurationError,
+  type EmfExport,
+  type EmfExportOptions,
+  startEmfExport,
+} from '@shardline/telemetry';
 import { ConfigurationError } from './errors.js';
-import { type EmfExport, type EmfExportOptions, startEmfExport } from './export/core.js';
 import { consumerSource } from './export/definitions.js';
 import type { KinesisConsumer } from './KinesisConsumer.js';
 
-export type { EmfExport, EmfExportOptions, MetricsExport } from './export/core.js';
+export type { EmfExport, EmfExportOptions, MetricsExport } from '@shardline/telemetry';
 
 /**
  * Writes the worker's metrics (the KCL's names where it has them, dimensions `StreamName` and
@@ -18,5 +24,8 @@ export function exportToEmf(consumer: KinesisConsumer, options?: EmfExportOption
   if (typeof (consumer as Partial<KinesisConsumer> | null)?.metrics !== 'function') {
     throw new ConfigurationError('exportToEmf needs a KinesisConsumer');
   }
-  return startEmfExport(consumerSource(consumer), options, consumer.applicationName);
+  return asConfigurationError(
+    () => startEmfExport(consumerSource(consumer), options, consumer.applicationName),
+    (message) => new ConfigurationError(message),
+  );
 }

@@ -1,13 +1,17 @@
 // `@shardline/consumer/opentelemetry`: the consumer's metrics as OpenTelemetry instruments. Needs
 // `@opentelemetry/api` (an optional peer dependency); the rest of the package never loads it.
+
+import { asConfigurationError, type MetricsExport } from '@shardline/telemetry';
+import {
+  type OpenTelemetryExportOptions,
+  startOpenTelemetryExport,
+} from '@shardline/telemetry/opentelemetry';
 import { ConfigurationError } from './errors.js';
-import type { MetricsExport } from './export/core.js';
 import { consumerSource } from './export/definitions.js';
-import { type OpenTelemetryExportOptions, startOpenTelemetryExport } from './export/otel.js';
 import type { KinesisConsumer } from './KinesisConsumer.js';
 
-export type { MetricsExport } from './export/core.js';
-export type { OpenTelemetryExportOptions } from './export/otel.js';
+export type { MetricsExport } from '@shardline/telemetry';
+export type { OpenTelemetryExportOptions } from '@shardline/telemetry/opentelemetry';
 
 /**
  * Publishes the worker's metrics (the KCL's names where it has them, attributes `StreamName` and
@@ -24,5 +28,8 @@ export function exportToOpenTelemetry(
   if (typeof (consumer as Partial<KinesisConsumer> | null)?.metrics !== 'function') {
     throw new ConfigurationError('exportToOpenTelemetry needs a KinesisConsumer');
   }
-  return startOpenTelemetryExport(consumerSource(consumer), options, '@shardline/consumer');
+  return asConfigurationError(
+    () => startOpenTelemetryExport(consumerSource(consumer), options, '@shardline/consumer'),
+    (message) => new ConfigurationError(message),
+  );
 }

@@ -1,10 +1,16 @@
 // `@shardline/producer/emf`: the producer's metrics as CloudWatch Embedded Metric Format JSON lines.
+
+import {
+  asConfigurationError,
+  type EmfExport,
+  type EmfExportOptions,
+  startEmfExport,
+} from '@shardline/telemetry';
 import { ConfigurationError } from './errors.js';
-import { type EmfExport, type EmfExportOptions, startEmfExport } from './export/core.js';
 import { producerSource } from './export/definitions.js';
 import type { KinesisProducer } from './KinesisProducer.js';
 
-export type { EmfExport, EmfExportOptions, MetricsExport } from './export/core.js';
+export type { EmfExport, EmfExportOptions, MetricsExport } from '@shardline/telemetry';
 
 /**
  * Writes the producer's metrics (the KPL's names, dimension `StreamName`, plus `ShardId` or `ErrorCode` where
@@ -16,5 +22,8 @@ export function exportToEmf(producer: KinesisProducer, options?: EmfExportOption
   if (typeof (producer as Partial<KinesisProducer> | null)?.metrics !== 'function') {
     throw new ConfigurationError('exportToEmf needs a KinesisProducer');
   }
-  return startEmfExport(producerSource(producer), options, 'KinesisProducerLibrary');
+  return asConfigurationError(
+    () => startEmfExport(producerSource(producer), options, 'KinesisProducerLibrary'),
+    (message) => new ConfigurationError(message),
+  );
 }

@@ -1,13 +1,17 @@
 // `@shardline/producer/opentelemetry`: the producer's metrics as OpenTelemetry instruments. Needs
 // `@opentelemetry/api` (an optional peer dependency); the rest of the package never loads it.
+
+import { asConfigurationError, type MetricsExport } from '@shardline/telemetry';
+import {
+  type OpenTelemetryExportOptions,
+  startOpenTelemetryExport,
+} from '@shardline/telemetry/opentelemetry';
 import { ConfigurationError } from './errors.js';
-import type { MetricsExport } from './export/core.js';
 import { producerSource } from './export/definitions.js';
-import { type OpenTelemetryExportOptions, startOpenTelemetryExport } from './export/otel.js';
 import type { KinesisProducer } from './KinesisProducer.js';
 
-export type { MetricsExport } from './export/core.js';
-export type { OpenTelemetryExportOptions } from './export/otel.js';
+export type { MetricsExport } from '@shardline/telemetry';
+export type { OpenTelemetryExportOptions } from '@shardline/telemetry/opentelemetry';
 
 /**
  * Publishes the producer's metrics (the KPL's names, attribute `StreamName`, plus `ShardId` or `ErrorCode`
@@ -23,5 +27,8 @@ export function exportToOpenTelemetry(
   if (typeof (producer as Partial<KinesisProducer> | null)?.metrics !== 'function') {
     throw new ConfigurationError('exportToOpenTelemetry needs a KinesisProducer');
   }
-  return startOpenTelemetryExport(producerSource(producer), options, '@shardline/producer');
+  return asConfigurationError(
+    () => startOpenTelemetryExport(producerSource(producer), options, '@shardline/producer'),
+    (message) => new ConfigurationError(message),
+  );
 }

@@ -1,8 +1,9 @@
 // The consumer's metrics as the exporters publish them: the KCL's names where it has them, kinds, units and
 // attributes.
+
+import type { MetricDefinition, MetricPoint, MetricSource } from '@shardline/telemetry';
 import type { KinesisConsumer } from '../KinesisConsumer.js';
 import type { MetricsSnapshot } from '../metrics.js';
-import type { MetricDefinition, MetricPoint, MetricSource } from './core.js';
 
 type Counter = Exclude<
   {

@@ -1,7 +1,8 @@
 // The producer's metrics as the exporters publish them: the KPL's names, kinds, units and attributes.
+
+import type { MetricDefinition, MetricPoint, MetricSource } from '@shardline/telemetry';
 import type { KinesisProducer } from '../KinesisProducer.js';
 import type { ProducerMetrics } from '../metrics.js';
-import type { MetricDefinition, MetricPoint, MetricSource } from './core.js';
 
 const total = (value: number): MetricPoint[] => [{ value }];
 const byKey = (values: Record<string, number>, key: string): MetricPoint[] =>

@@ -1,7 +1,27 @@
 // The metric exporters' shared core: a table of metric definitions read from a `metrics()` snapshot or fed by
-// events, option checks, and the CloudWatch Embedded Metric Format writer. The producer and the consumer
-// never import each other, so this file is kept byte-identical in both packages (a test checks it).
-import { ConfigurationError } from '../errors.js';
+// events, option checks, and the CloudWatch Embedded Metric Format writer. The producer and the consumer never
+// import each other; both import this package, which imports neither.
+
+/**
+ * An exporter option is invalid. The producer's and the consumer's entries rethrow it as their own
+ * `ConfigurationError` (see {@link asConfigurationError}), so users meet one error vocabulary per package.
+ */
+export class ExportOptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExportOptionError';
+  }
+}
+
+/** Runs `fn`, turning an {@link ExportOptionError} into the calling package's own configuration error. */
+export function asConfigurationError<T>(fn: () => T, toError: (message: string) => Error): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ExportOptionError) throw toError(error.message);
+    throw error;
+  }
+}
 
 /** CloudWatch units used by Shardline's metrics (a subset of those CloudWatch accepts). */
 export type MetricUnit = 'Count' | 'Bytes' | 'Milliseconds' | 'None';
@@ -71,21 +91,21 @@ export const MAX_USER_ATTRIBUTES = 20;
 export function checkAttributes(value: unknown, option: string): MetricAttributes {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigurationError(`${option} must be an object of string values`);
+    throw new ExportOptionError(`${option} must be an object of string values`);
   }
   const entries = Object.entries(value);
   if (entries.length > MAX_USER_ATTRIBUTES) {
-    throw new ConfigurationError(`${option} may have at most ${MAX_USER_ATTRIBUTES} entries`);
+    throw new ExportOptionError(`${option} may have at most ${MAX_USER_ATTRIBUTES} entries`);
   }
   for (const [key, v] of entries) {
     if (key.length === 0 || key.length > 255 || key.startsWith(':') || key.startsWith('_aws')) {
-      throw new ConfigurationError(
+      throw new ExportOptionError(
         `${option}: '${key}' must be 1-255 characters, not starting with ':' or '_aws'`,
       );
     }
-    if (RESERVED.has(key)) throw new ConfigurationError(`${option}: '${key}' is set by Shardline`);
+    if (RESERVED.has(key)) throw new ExportOptionError(`${option}: '${key}' is set by Shardline`);
     if (typeof v !== 'string' || v.length === 0 || v.length > 1024) {
-      throw new ConfigurationError(`${option}.${key} must be a string of 1-1024 characters`);
+      throw new ExportOptionError(`${option}.${key} must be a string of 1-1024 characters`);
     }
   }
   return Object.freeze(Object.fromEntries(entries) as Record<string, string>);
@@ -95,7 +115,7 @@ export function checkAttributes(value: unknown, option: string): MetricAttribute
 export function checkOptionsObject(value: unknown, what: string): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigurationError(`${what} options must be an object`);
+    throw new ExportOptionError(`${what} options must be an object`);
   }
   return value as Record<string, unknown>;
 }
@@ -159,7 +179,7 @@ const NAMESPACE = /^[A-Za-z0-9._\-/#: ]{1,255}$/;
 /** Checks a CloudWatch namespace. */
 export function checkNamespace(value: unknown): string {
   if (typeof value !== 'string' || !NAMESPACE.test(value) || value.startsWith('AWS/')) {
-    throw new ConfigurationError(
+    throw new ExportOptionError(
       "namespace must be 1-255 characters of letters, digits, '. - _ / # :' and space, not starting with 'AWS/'",
     );
   }
@@ -210,7 +230,7 @@ export function startEmfExport<S>(
     intervalMs < MIN_INTERVAL_MS ||
     intervalMs > MAX_INTERVAL_MS
   ) {
-    throw new ConfigurationError(
+    throw new ExportOptionError(
       `intervalMs must be an integer from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS}`,
     );
   }
@@ -220,7 +240,7 @@ export function startEmfExport<S>(
     typeof output !== 'object' ||
     typeof (output as { write?: unknown }).write !== 'function'
   ) {
-    throw new ConfigurationError('output must have a write(string) method');
+    throw new ExportOptionError('output must have a write(string) method');
   }
   const sink = output as { write(chunk: string): unknown };
   const userAttributes = checkAttributes(o.attributes, 'attributes');

@@ -1,6 +1,6 @@
-// The OpenTelemetry side of the metric exporters: instruments for a table of definitions. Kept byte-identical
-// in the producer and the consumer (a test checks it). Only the `./opentelemetry` entries import this file, so
-// `@opentelemetry/api` (an optional peer dependency) is loaded only by users who ask for it.
+// The OpenTelemetry side of the metric exporters: instruments for a table of definitions. Only the producer's
+// and the consumer's `./opentelemetry` entries import this entry, so `@opentelemetry/api` (an optional peer
+// dependency) is loaded only by users who ask for it.
 import {
   type Attributes,
   type BatchObservableCallback,
@@ -9,15 +9,15 @@ import {
   metrics,
   type Observable,
 } from '@opentelemetry/api';
-import { ConfigurationError } from '../errors.js';
 import {
   checkAttributes,
   checkOptionsObject,
+  ExportOptionError,
   IntervalAverages,
   type MetricSource,
   type MetricsExport,
   type MetricUnit,
-} from './core.js';
+} from './index.js';
 
 /** Options of `exportToOpenTelemetry`. */
 export interface OpenTelemetryExportOptions {
@@ -54,7 +54,7 @@ export function startOpenTelemetryExport<S>(
     typeof meter.createHistogram !== 'function' ||
     typeof meter.addBatchObservableCallback !== 'function'
   ) {
-    throw new ConfigurationError('meter must be an OpenTelemetry Meter');
+    throw new ExportOptionError('meter must be an OpenTelemetry Meter');
   }
   const base: Attributes = { ...checkAttributes(o.attributes, 'attributes'), ...source.attributes };
   const histograms = new Map<string, Histogram>();
