@@ -1,46 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { createStream, uniqueName } from '@shardline/testkit';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { DynamoDBLeaseStore } from '../src/index.js';
+import { type WorkerLine as Line, spawnWorker } from './fixtures/processes.js';
 import { localStack, putKeyed, waitFor } from './helpers.js';
 
 const stack = localStack();
 afterAll(() => stack.destroy());
 
-interface Line {
-  worker: string;
-  at: number;
-  type: 'record' | 'checkpoint' | 'rejected' | 'leaseLost' | 'acquired' | 'started' | 'handedOff';
-  shardId?: string;
-  seq?: string;
-  data?: string;
-  stolen?: boolean;
-}
-
-const workerScript = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 // Long enough that renewals never lapse on a loaded 2-core machine: every lease move below is a handoff.
 const FAILOVER_MS = 5_000;
-
-function spawnWorker(config: Record<string, unknown>, lines: Line[]): ChildProcess {
-  const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', workerScript], {
-    env: {
-      ...process.env,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      SHARDLINE_WORKER: JSON.stringify(config),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  createInterface({ input: child.stdout as NonNullable<typeof child.stdout> }).on('line', (text) => {
-    try {
-      lines.push(JSON.parse(text) as Line);
-    } catch {
-      // not one of ours
-    }
-  });
-  return child;
-}
 
 function holders(lines: readonly Line[]): Map<string, string> {
   const owner = new Map<string, string>();

@@ -1,44 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { createStream, uniqueName } from '@shardline/testkit';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { type WorkerLine as Line, spawnWorker } from './fixtures/processes.js';
 import { localStack, putKeyed, waitFor } from './helpers.js';
 
 const stack = localStack();
 afterAll(() => stack.destroy());
 
-interface Line {
-  worker: string;
-  at: number;
-  type: 'record' | 'checkpoint' | 'rejected' | 'leaseLost' | 'acquired' | 'started';
-  shardId?: string;
-  seq?: string;
-  data?: string;
-  sentAt?: number;
-}
-
-const workerScript = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 const FAILOVER_MS = 2_000;
-
-function spawnWorker(config: Record<string, unknown>, lines: Line[]): ChildProcess {
-  const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', workerScript], {
-    env: {
-      ...process.env,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      SHARDLINE_WORKER: JSON.stringify(config),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  createInterface({ input: child.stdout as NonNullable<typeof child.stdout> }).on('line', (text) => {
-    try {
-      lines.push(JSON.parse(text) as Line);
-    } catch {
-      // not one of ours
-    }
-  });
-  return child;
-}
 
 describe('workers as separate OS processes', () => {
   it('SIGKILL one and freeze another: shards taken over, nothing lost, zombie checkpoints rejected', async () => {
