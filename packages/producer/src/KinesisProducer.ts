@@ -108,6 +108,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         },
         mapLoaded: (reason, shards) => this.onMapLoaded(reason, shards),
         mapFailed: (errorCode, retriable) => this.onMapFailed(errorCode, retriable),
+        internalError: (error) => this.reportInternalError('while handling a shard map listing', error),
         wakeSoon: () => this.wakeup.soon(),
         wakeAt: (time) => this.wakeup.at(time),
       },
@@ -321,9 +322,7 @@ export class KinesisProducer extends ProducerEventEmitter {
     } catch (error) {
       const builder = this.building;
       this.building = undefined;
-      const message = error instanceof Error ? error.message : String(error);
-      this.options.logger?.error('internal error while building a request', { message });
-      this.notify('warning', { message: `internal error while building a request: ${message}` });
+      const message = this.reportInternalError('while building a request', error);
       const taken = builder === undefined ? [] : builder.entries.flatMap((entry) => entry.records);
       this.settlement.failAll(
         taken.filter((record) => !record.settled),
@@ -624,6 +623,14 @@ export class KinesisProducer extends ProducerEventEmitter {
     this.limiter.retain(new Set(shards.map((shard) => shard.shardId)));
     this.options.logger?.info('shard map loaded', { reason, shards: shards.length });
     this.notify('shardMapRefreshed', { reason, shards: shards.length });
+  }
+
+  /** Reports a bug caught where throwing would end the process (logger error, `warning` event). */
+  private reportInternalError(where: string, error: unknown): string {
+    const message = error instanceof Error ? error.message : String(error);
+    this.options.logger?.error(`internal error ${where}`, { message });
+    this.notify('warning', { message: `internal error ${where}: ${message}` });
+    return message;
   }
 
   /**

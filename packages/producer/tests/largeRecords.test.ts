@@ -227,6 +227,37 @@ describe('internal errors', () => {
   });
 });
 
+describe('internal errors in promise callbacks', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('a failure handling a shard map listing is reported, not an unhandled rejection', async () => {
+    const streamName = newStream(1);
+    const p = producer(streamName);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (error: unknown) => unhandled.push(error);
+    process.on('unhandledRejection', onUnhandled);
+    const warnings: string[] = [];
+    p.on('warning', ({ message }) => warnings.push(message));
+    // A listener error is already contained (userCode.ts); make the handler itself fail once instead.
+    const target = p as unknown as { onMapLoaded: (...args: unknown[]) => void };
+    const original = target.onMapLoaded.bind(p);
+    let calls = 0;
+    target.onMapLoaded = (...args: unknown[]) => {
+      calls += 1;
+      if (calls === 1) throw new Error('map handler bug');
+      original(...args);
+    };
+    const first = p.put(record('k', 10, 1));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(warnings.join()).toMatch(/map handler bug/);
+    // The record put while the handler failed is routed on the next tick and stored.
+    await expect(first).resolves.toMatchObject({ shardId: 'shardId-000000000000' });
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
+    void p.close();
+  });
+});
+
 describe('options at their documented extremes', () => {
   const pick = <T>(...values: T[]) => fc.constantFrom(...values);
   const options = fc.record(
