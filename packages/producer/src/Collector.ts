@@ -1,4 +1,5 @@
 import { FRAMING_BYTES, isAggregated, RecordAggregator } from '@shardline/aggregation';
+import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES, requestLimitFor } from './options.js';
 import { notBefore, type PendingRecord } from './PendingRecord.js';
 import type { ShardLimiter } from './RateLimiter.js';
 import type { ShardBuffer } from './ShardBuffer.js';
@@ -28,7 +29,13 @@ export interface Entry {
 /** Settings of a `RequestBuilder`. */
 export interface CollectorOptions {
   maxCount: number;
+  /** Bytes of a request shared by several entries (`collectionMaxBytes`, capped by the stream's limit). */
   maxBytes: number;
+  /**
+   * The stream's request limit: a record too large for `maxBytes` goes alone, up to this.
+   * @defaultValue the larger of `maxBytes` and the limit that goes with `maxRecordBytes`
+   */
+  requestLimitBytes?: number | undefined;
   aggregation: boolean;
   aggregationMaxBytes: number;
   aggregationMaxRecords: number;
@@ -66,6 +73,9 @@ export class RequestBuilder {
   private readonly single: RecordAggregator;
   // A record with more bytes (plus explicit hash key) than this is sent on its own, not aggregated.
   private readonly aggregatableBytes: number;
+  // Set once a record that travels in a request of its own is in: nothing else joins it.
+  private sealed = false;
+  private readonly requestLimitBytes: number;
 
   constructor(private readonly options: CollectorOptions) {
     this.aggregator = options.aggregation
@@ -76,15 +86,31 @@ export class RequestBuilder {
       : undefined;
     // Records too big to aggregate still go through an aggregator, which frames data that would otherwise
     // look like an aggregate to consumers and emits everything else as it is.
+    this.requestLimitBytes =
+      options.requestLimitBytes ?? Math.max(options.maxBytes, requestLimitFor(options.maxRecordBytes));
     this.aggregatableBytes = options.aggregationMaxBytes - FRAMING_BYTES - 1 - RECORD_OVERHEAD;
+    // Never above the aggregation package's own bound (10 MiB): validation refused any record whose framed
+    // form would not fit the record limit, so the clamp loses nothing.
     this.single = new RecordAggregator({
-      maxBytes: Math.max(64, options.maxRecordBytes + FRAMING_BYTES + 64),
+      maxBytes: Math.min(LARGEST_MAX_RECORD_BYTES, Math.max(64, options.maxRecordBytes + FRAMING_BYTES + 64)),
     });
+  }
+
+  /**
+   * Whether a record travels in a request of its own: above 1 MiB (so a stream that refuses it fails that
+   * record only, never its neighbours) or above the bytes a shared request may carry.
+   */
+  goesAlone(bytes: number): boolean {
+    return bytes > DEFAULT_MAX_RECORD_BYTES || bytes > this.options.maxBytes;
   }
 
   /** Whether another entry of `bytes` still fits. */
   private fits(bytes: number): boolean {
-    return this.entries.length < this.options.maxCount && this.bytes + bytes <= this.options.maxBytes;
+    return (
+      !this.sealed &&
+      this.entries.length < this.options.maxCount &&
+      this.bytes + bytes <= this.options.maxBytes
+    );
   }
 
   /** Whether no entry could be added any more. */
@@ -146,6 +172,32 @@ export class RequestBuilder {
         if (openKeys?.has(record.partitionKey)) {
           blocked?.add(record.partitionKey);
           return 'skip';
+        }
+        if (this.goesAlone(record.bytes)) {
+          // A large record waits for a request of its own (the next one it leads) and holds nothing up: the
+          // records behind it keep filling this one. Ordered mode keeps its key's later records behind it.
+          if (this.sealed || this.entries.length > 0 || open.length > 0) {
+            blocked?.add(record.partitionKey);
+            return 'skip';
+          }
+          if (record.bytes > this.requestLimitBytes) {
+            // Validation makes this unreachable; fail the record rather than let it block its shard.
+            context.reject(
+              record,
+              new Error(
+                `record of ${record.bytes} bytes is above the request limit ${this.requestLimitBytes}`,
+              ),
+            );
+            return 'take';
+          }
+          if (!limiter.tryTake(1, record.bytes, now)) {
+            stop = 'rateLimited';
+            waitMs = limiter.waitMs(1, record.bytes, now);
+            return 'stop';
+          }
+          this.pushSingle(buffer.shardId, record);
+          this.sealed = true;
+          return 'take';
         }
         if (!this.fits(record.bytes)) {
           stop = 'requestFull';

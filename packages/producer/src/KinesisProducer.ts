@@ -5,12 +5,21 @@ import { type Entry, RequestBuilder } from './Collector.js';
 import {
   BufferFullError,
   type ClassifiedError,
+  ConfigurationError,
   isRetriableEntryCode,
   ProducerClosedError,
+  ValidationError,
 } from './errors.js';
 import { ProducerEventEmitter, type ProducerEvents } from './events.js';
 import { MetricsRecorder, type ProducerMetrics } from './metrics.js';
-import { type ProducerOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  LARGEST_MAX_RECORD_BYTES,
+  type ProducerOptions,
+  type ResolvedOptions,
+  requestLimitFor,
+  resolveOptions,
+} from './options.js';
 import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './PendingRecord.js';
 import { RateLimiter } from './RateLimiter.js';
 import { clientMaxAttempts, Sender } from './Sender.js';
@@ -87,6 +96,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         requestTimeoutMs: o.requestTimeoutMs,
         recordTtlMs: o.recordTtlMs,
         reshardResend: o.reshardResend,
+        describeStream: o.maxRecordBytesFromStream,
         recorder: this.recorder,
       },
       {
@@ -98,6 +108,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         },
         mapLoaded: (reason, shards) => this.onMapLoaded(reason, shards),
         mapFailed: (errorCode, retriable) => this.onMapFailed(errorCode, retriable),
+        internalError: (error) => this.reportInternalError('while handling a shard map listing', error),
         wakeSoon: () => this.wakeup.soon(),
         wakeAt: (time) => this.wakeup.at(time),
       },
@@ -113,7 +124,54 @@ export class KinesisProducer extends ProducerEventEmitter {
     });
     this.readyBytes = Math.min(READY_BYTES, o.collectionMaxBytes);
     this.readyCount = o.aggregation ? Number.POSITIVE_INFINITY : o.collectionMaxCount;
+    // Every combination of options must be able to build a request: find out here, not in a timer.
+    const largest = o.maxRecordBytesFromStream ? LARGEST_MAX_RECORD_BYTES : o.maxRecordBytes;
+    for (const recordLimit of new Set([Math.min(DEFAULT_MAX_RECORD_BYTES, largest), largest])) {
+      try {
+        this.newRequestBuilder(recordLimit);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new ConfigurationError(`these options cannot build a request: ${message}`);
+      }
+    }
     this.warnAboutSdkRetries();
+  }
+
+  /**
+   * The largest record `put` accepts now: the `maxRecordBytes` option, else the stream's limit once
+   * DescribeStreamSummary answered, else (before that) the largest any stream allows; records above 1 MiB
+   * put before the answer are checked when it comes (`onMapLoaded`).
+   */
+  private recordLimit(): number {
+    const o = this.options;
+    if (!o.maxRecordBytesFromStream) return o.maxRecordBytes;
+    return this.router.shardMap.limits?.maxRecordBytes ?? LARGEST_MAX_RECORD_BYTES;
+  }
+
+  private recordLimitName(): string {
+    if (!this.options.maxRecordBytesFromStream) return 'maxRecordBytes';
+    const limits = this.router.shardMap.limits;
+    if (limits === undefined) return 'the largest record size of any stream';
+    return limits.assumedBecause === undefined
+      ? "the stream's maximum record size (DescribeStreamSummary MaxRecordSizeInKiB)"
+      : `the default maximum record size (DescribeStreamSummary failed: ${limits.assumedBecause})`;
+  }
+
+  private newRequestBuilder(recordLimit: number): RequestBuilder {
+    const o = this.options;
+    const requestLimitBytes = requestLimitFor(recordLimit);
+    return new RequestBuilder({
+      maxCount: o.collectionMaxCount,
+      maxBytes: o.collectionMaxBytesSet
+        ? Math.min(o.collectionMaxBytes, requestLimitBytes)
+        : requestLimitBytes,
+      requestLimitBytes,
+      aggregation: o.aggregation,
+      aggregationMaxBytes: o.aggregationMaxBytes,
+      aggregationMaxRecords: o.aggregationMaxRecords,
+      maxRecordBytes: recordLimit,
+      ordered: o.ordered,
+    });
   }
 
   /**
@@ -125,7 +183,7 @@ export class KinesisProducer extends ProducerEventEmitter {
     if (this.closed) return Promise.reject(new ProducerClosedError());
     const valid = scratch;
     try {
-      validateRecord(record, this.options.maxRecordBytes, this.options.aggregation, valid);
+      validateRecord(record, this.recordLimit(), this.options.aggregation, valid, this.recordLimitName());
     } catch (error) {
       return Promise.reject(error);
     }
@@ -251,8 +309,33 @@ export class KinesisProducer extends ProducerEventEmitter {
     return buffer.hasDueRetry(now);
   }
 
-  /** Expires what is due, sends what is ready, and sets the timer for the next thing to do. */
+  // The request being built by the running tick: what an internal error there must not lose.
+  private building: RequestBuilder | undefined;
+
+  /**
+   * Runs from a timer or setImmediate, so it must never throw: an internal error fails the records the
+   * request being built had taken (retriable: nothing was sent), is reported, and the producer goes on.
+   */
   private tick(): void {
+    try {
+      this.tickUnguarded();
+    } catch (error) {
+      const builder = this.building;
+      this.building = undefined;
+      const message = this.reportInternalError('while building a request', error);
+      const taken = builder === undefined ? [] : builder.entries.flatMap((entry) => entry.records);
+      this.settlement.failAll(
+        taken.filter((record) => !record.settled),
+        { code: 'InternalProducerError', message, retriable: true },
+        error,
+      );
+      // Look again later (not at once: the same state may fail the same way); expiry still runs then.
+      this.wakeup.at(Date.now() + this.options.retryBaseDelayMs);
+    }
+  }
+
+  /** Expires what is due, sends what is ready, and sets the timer for the next thing to do. */
+  private tickUnguarded(): void {
     const now = Date.now();
     const router = this.router;
     for (const record of router.unrouted.removeExpired(now)) this.settlement.expire(record);
@@ -265,15 +348,8 @@ export class KinesisProducer extends ProducerEventEmitter {
     while (this.inFlight < this.options.maxInFlightRequests) {
       const ready = buffers.filter((buffer) => this.isReady(buffer, now));
       if (ready.length === 0) break;
-      const builder = new RequestBuilder({
-        maxCount: this.options.collectionMaxCount,
-        maxBytes: this.options.collectionMaxBytes,
-        aggregation: this.options.aggregation,
-        aggregationMaxBytes: this.options.aggregationMaxBytes,
-        aggregationMaxRecords: this.options.aggregationMaxRecords,
-        maxRecordBytes: this.options.maxRecordBytes,
-        ordered: this.options.ordered,
-      });
+      const builder = this.newRequestBuilder(this.recordLimit());
+      this.building = builder;
       // Rotate the starting shard so one busy shard cannot always fill the request first.
       this.rotation = (this.rotation + 1) % ready.length;
       for (let i = 0; i < ready.length && !builder.full; i++) {
@@ -289,6 +365,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         });
         if (stop === 'rateLimited') nextWake = Math.min(nextWake, now + Math.max(1, waitMs));
       }
+      this.building = undefined;
       if (builder.entries.length === 0) break;
       this.dispatch(builder.entries, builder.userRecords);
     }
@@ -542,9 +619,53 @@ export class KinesisProducer extends ProducerEventEmitter {
 
   private onMapLoaded(reason: RefreshReason, shards: readonly ShardRange[]): void {
     this.recorder.shardMapRefreshes += 1;
+    this.checkUnroutedSizes();
     this.limiter.retain(new Set(shards.map((shard) => shard.shardId)));
     this.options.logger?.info('shard map loaded', { reason, shards: shards.length });
     this.notify('shardMapRefreshed', { reason, shards: shards.length });
+  }
+
+  /** Reports a bug caught where throwing would end the process (logger error, `warning` event). */
+  private reportInternalError(where: string, error: unknown): string {
+    const message = error instanceof Error ? error.message : String(error);
+    this.options.logger?.error(`internal error ${where}`, { message });
+    this.notify('warning', { message: `internal error ${where}: ${message}` });
+    return message;
+  }
+
+  /**
+   * Records put before the stream's limit was known were checked against the largest any stream allows;
+   * now that it is known, those above it fail as `put` would have failed them (the rest are routed next).
+   */
+  private checkUnroutedSizes(): void {
+    const limit = this.recordLimit();
+    const unrouted = this.router.unrouted;
+    if (limit >= LARGEST_MAX_RECORD_BYTES || unrouted.length === 0) return;
+    const limits = this.router.shardMap.limits;
+    if (limits?.assumedBecause !== undefined) {
+      this.options.logger?.warn(
+        'DescribeStreamSummary failed; assuming the default 1 MiB maximum record size (set maxRecordBytes to override)',
+        { errorCode: limits.assumedBecause },
+      );
+    }
+    const records = unrouted.removeAll();
+    const tooLarge: PendingRecord[] = [];
+    for (const record of records) {
+      if (record.bytes <= limit) {
+        if (record.retry !== undefined && record.retry.retries > 0) unrouted.insert(record);
+        else unrouted.push(record);
+      } else {
+        tooLarge.push(record);
+      }
+    }
+    for (const record of tooLarge) {
+      this.settlement.fail(
+        record,
+        new ValidationError(
+          `record is ${record.bytes} bytes (data plus partition key), above ${this.recordLimitName()} ${limit}`,
+        ),
+      );
+    }
   }
 
   private onMapFailed(code: string, retriable: boolean): void {

@@ -1,4 +1,4 @@
-import { type ClassifiedError, ExpiredError, ServiceError } from './errors.js';
+import { type ClassifiedError, ExpiredError, type ProducerError, ServiceError } from './errors.js';
 import type { ProducerEvents } from './events.js';
 import type { MetricsRecorder } from './metrics.js';
 import { attemptsOf, type PendingRecord } from './PendingRecord.js';
@@ -113,6 +113,13 @@ export class Settlement {
     );
     this.settle(record, false);
     this.host.recordsFailed({ code: 'EXPIRED', userRecords: 1 });
+  }
+
+  /** Fails one record with an error of the producer's own (a record found invalid after `put`). */
+  fail(record: PendingRecord, error: ProducerError): void {
+    if (!this.settle(record, false)) return;
+    record.reject(error);
+    this.host.recordsFailed({ code: error.code, userRecords: 1 });
   }
 
   failAll(records: PendingRecord[], error: ClassifiedError, cause: unknown): void {

@@ -1,4 +1,5 @@
 import {
+  DescribeStreamSummaryCommand,
   type KinesisClient,
   ListShardsCommand,
   type ListShardsCommandInput,
@@ -20,7 +21,24 @@ export interface ShardMapOptions {
   minDelayMs: number;
   maxDelayMs: number;
   requestTimeoutMs: number;
+  /**
+   * Learn the stream's maximum record size from DescribeStreamSummary before the first listing (false when
+   * the caller set `maxRecordBytes` itself).
+   */
+  describeStream?: boolean | undefined;
 }
+
+/** What DescribeStreamSummary told about the stream's record size. */
+export interface StreamLimits {
+  /** Data plus partition key of one record, in bytes. */
+  maxRecordBytes: number;
+  /** Why the default was assumed: the call's error code, or undefined when the stream reported its limit. */
+  assumedBecause: string | undefined;
+}
+
+const KiB = 1024;
+const DEFAULT_RECORD_BYTES = 1024 * KiB;
+const LARGEST_RECORD_BYTES = 10 * 1024 * KiB;
 
 /** Thrown by `ShardMap.refresh` when ListShards failed in a way that retrying will not fix, or in time. */
 export class ShardMapError extends Error {
@@ -56,6 +74,8 @@ export class ShardMap {
   private readonly abort = new AbortController();
   /** Increments on every successful refresh; lets callers tell answers to an older map apart. */
   version = 0;
+  /** The stream's record size limit, once known (before the first map is ready when `describeStream`). */
+  limits: StreamLimits | undefined;
   /**
    * After a failed refresh, when the next listing may start (epoch ms; 0 after a success): the growing
    * backoff also spaces refreshes apart, not only the tries inside one, so callers that ask again at once
@@ -164,6 +184,9 @@ export class ShardMap {
   private async load(deadline: number): Promise<void> {
     for (;;) {
       try {
+        if (this.options.describeStream === true && this.limits === undefined) {
+          this.limits = await this.describe();
+        }
         const { open, closed } = await this.list();
         this.backoff.succeed();
         this.retryAt = 0;
@@ -185,6 +208,33 @@ export class ShardMap {
           throw new ShardMapError(classified.code, 'shard map refresh stopped', classified.retriable, error);
         }
       }
+    }
+  }
+
+  /**
+   * The stream's maximum record size. A stream (or an SDK, or an emulator) that reports none has the default
+   * 1 MiB; so is assumed after a non-retriable failure (a policy without kinesis:DescribeStreamSummary), which
+   * must not stop the producer. A retriable failure throws, to be retried with the listing's backoff.
+   */
+  private async describe(): Promise<StreamLimits> {
+    const { client, streamName, streamARN, requestTimeoutMs } = this.options;
+    try {
+      const response = await client.send(
+        new DescribeStreamSummaryCommand({ StreamName: streamName, StreamARN: streamARN }),
+        { abortSignal: AbortSignal.timeout(requestTimeoutMs) },
+      );
+      const kib: unknown = (response.StreamDescriptionSummary as { MaxRecordSizeInKiB?: unknown } | undefined)
+        ?.MaxRecordSizeInKiB;
+      if (typeof kib === 'number' && Number.isInteger(kib) && kib > 0) {
+        const bytes = Math.min(LARGEST_RECORD_BYTES, Math.max(DEFAULT_RECORD_BYTES, kib * KiB));
+        return { maxRecordBytes: bytes, assumedBecause: undefined };
+      }
+      // No MaxRecordSizeInKiB: a stream (or an SDK, or an emulator) from before large records, at 1 MiB.
+      return { maxRecordBytes: DEFAULT_RECORD_BYTES, assumedBecause: undefined };
+    } catch (error) {
+      const classified = classifyError(error);
+      if (classified.retriable) throw error;
+      return { maxRecordBytes: DEFAULT_RECORD_BYTES, assumedBecause: classified.code };
     }
   }
 

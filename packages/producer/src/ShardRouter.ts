@@ -31,6 +31,8 @@ export interface RouterHost {
   unparked(record: PendingRecord): void;
   mapLoaded(reason: RefreshReason, shards: readonly ShardRange[]): void;
   mapFailed(errorCode: string, retriable: boolean): void;
+  /** A bug in handling a listing's outcome: reported, never thrown from the promise callback. */
+  internalError?(error: unknown): void;
   wakeSoon(): void;
   wakeAt(time: number): void;
 }
@@ -84,6 +86,14 @@ export class ShardRouter {
 
   /** Called on every tick: loads a first map for unrouted records, or starts a refresh that had to wait. */
   upkeep(now: number): void {
+    // Normally empty once a map is loaded; not so if handling the load failed (see `guarded`): route them now.
+    if (this.unrouted.length > 0 && this.shardMap.ready && !this.refreshing) {
+      for (const record of this.unrouted.removeAll()) {
+        const buffer = this.route(record);
+        if (record.retry !== undefined && record.retry.retries > 0) buffer.insert(record);
+        else buffer.push(record);
+      }
+    }
     if (this.unrouted.length > 0) {
       const failure = this.mapFailure;
       if (failure !== undefined && now < this.shardMap.retryAt) {
@@ -155,13 +165,24 @@ export class ShardRouter {
     this.shardMap.refresh(Date.now() + this.options.recordTtlMs).then(
       () => {
         this.refreshing = false;
-        this.onLoaded(reason);
+        this.guarded(() => this.onLoaded(reason));
       },
       (error: unknown) => {
         this.refreshing = false;
-        this.onFailed(error);
+        this.guarded(() => this.onFailed(error));
       },
     );
+  }
+
+  // These run in a promise callback: an error there would be an unhandled rejection, which ends the process.
+  private guarded(handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      if (this.host.internalError) this.host.internalError(error);
+      else process.emitWarning(`shardline producer: internal error: ${String(error)}`);
+      this.host.wakeSoon();
+    }
   }
 
   private onLoaded(reason: RefreshReason): void {

@@ -3,6 +3,19 @@ import { ConfigurationError } from './errors.js';
 import type { ProducerLogger } from './types.js';
 
 const MiB = 1024 * 1024;
+/** The largest record Kinesis accepts on any stream (data plus partition key). */
+export const DEFAULT_MAX_RECORD_BYTES = MiB;
+/** The largest record a stream can be raised to with UpdateMaxRecordSize. */
+export const LARGEST_MAX_RECORD_BYTES = 10 * MiB;
+/** PutRecords request limit (data plus partition keys) of a stream with the default record size. */
+export const DEFAULT_MAX_REQUEST_BYTES = 5 * MiB;
+/** PutRecords request limit of a stream whose maximum record size was raised above 1 MiB. */
+export const LARGE_MAX_REQUEST_BYTES = 10 * MiB;
+
+/** The PutRecords request limit that goes with a stream's maximum record size. */
+export function requestLimitFor(maxRecordBytes: number): number {
+  return maxRecordBytes > DEFAULT_MAX_RECORD_BYTES ? LARGE_MAX_REQUEST_BYTES : DEFAULT_MAX_REQUEST_BYTES;
+}
 
 /** Options of `KinesisProducer`. Validated by the constructor, which throws `ConfigurationError`. */
 export interface ProducerOptions {
@@ -37,8 +50,10 @@ export interface ProducerOptions {
   collectionMaxCount?: number | undefined;
   /**
    * Upper bound of one PutRecords request: data plus partition keys of all entries, in bytes. At least
-   * `maxRecordBytes`, at most 5 MiB.
-   * @defaultValue `5_242_880`
+   * `min(maxRecordBytes, 5 MiB)`, at most 10 MiB; never above the stream's request limit (5 MiB, or 10 MiB on
+   * a stream whose maximum record size is above 1 MiB), whatever is set. A single record larger than this
+   * goes in a request of its own.
+   * @defaultValue the stream's request limit (`5_242_880` on a stream with 1 MiB records)
    */
   collectionMaxBytes?: number | undefined;
   /**
@@ -53,9 +68,11 @@ export interface ProducerOptions {
    */
   recordTtlMs?: number | undefined;
   /**
-   * Largest user record accepted by `put`: data plus UTF-8 partition key, in bytes. Raise it only for a
-   * stream whose limit was raised with UpdateMaxRecordSize. 1 to 10 MiB.
-   * @defaultValue `1_048_576`
+   * Largest user record accepted by `put`: data plus UTF-8 partition key, in bytes. 1 to 10 MiB. When set,
+   * it overrides the stream's own limit and DescribeStreamSummary is not called: set it above 1 MiB only
+   * for a stream whose limit was raised with UpdateMaxRecordSize.
+   * @defaultValue the stream's maximum record size, from DescribeStreamSummary (`MaxRecordSizeInKiB`);
+   * `1_048_576` when the stream does not report one or the call is not allowed
    */
   maxRecordBytes?: number | undefined;
   /**
@@ -149,10 +166,15 @@ export interface ResolvedOptions {
   aggregationMaxBytes: number;
   aggregationMaxRecords: number;
   collectionMaxCount: number;
+  /** The option, or 5 MiB; only a bound when `collectionMaxBytesSet` (else the stream's request limit is). */
   collectionMaxBytes: number;
+  collectionMaxBytesSet: boolean;
   maxBufferedTimeMs: number;
   recordTtlMs: number;
+  /** The option, or 1 MiB (what every stream allows, and what other options are checked against). */
   maxRecordBytes: number;
+  /** The option was not set: the limit is the stream's, from DescribeStreamSummary. */
+  maxRecordBytesFromStream: boolean;
   maxBufferedBytes: number;
   maxBufferedRecords: number;
   maxInFlightRequests: number;
@@ -218,7 +240,13 @@ export function resolveOptions(options: ProducerOptions): ResolvedOptions {
   if (logger !== undefined && (typeof logger !== 'object' || logger === null)) {
     throw new ConfigurationError('logger must be an object with debug/info/warn/error');
   }
-  const maxRecordBytes = integer('maxRecordBytes', options.maxRecordBytes, MiB, 1, 10 * MiB);
+  const maxRecordBytesOption =
+    options.maxRecordBytes === undefined
+      ? undefined
+      : integer('maxRecordBytes', options.maxRecordBytes, MiB, 1, LARGEST_MAX_RECORD_BYTES);
+  // The bound other options are checked against: the override, or the default every stream allows (an
+  // aggregate or a buffer bound sized for 1 MiB works on any stream).
+  const maxRecordBytes = maxRecordBytesOption ?? DEFAULT_MAX_RECORD_BYTES;
   const retryBaseDelayMs = integer('retryBaseDelayMs', options.retryBaseDelayMs, 100, 1, 60_000);
   const shardMapRefreshMinDelayMs = integer(
     'shardMapRefreshMinDelayMs',
@@ -250,13 +278,15 @@ export function resolveOptions(options: ProducerOptions): ResolvedOptions {
     collectionMaxBytes: integer(
       'collectionMaxBytes',
       options.collectionMaxBytes,
-      5 * MiB,
-      Math.min(maxRecordBytes, 5 * MiB),
-      5 * MiB,
+      DEFAULT_MAX_REQUEST_BYTES,
+      Math.min(maxRecordBytes, DEFAULT_MAX_REQUEST_BYTES),
+      LARGE_MAX_REQUEST_BYTES,
     ),
+    collectionMaxBytesSet: options.collectionMaxBytes !== undefined,
     maxBufferedTimeMs: integer('maxBufferedTimeMs', options.maxBufferedTimeMs, 100, 0, 60_000),
     recordTtlMs: integer('recordTtlMs', options.recordTtlMs, 30_000, 100, 86_400_000),
     maxRecordBytes,
+    maxRecordBytesFromStream: maxRecordBytesOption === undefined,
     maxBufferedBytes: integer(
       'maxBufferedBytes',
       options.maxBufferedBytes,

@@ -25,6 +25,7 @@ export function validateRecord(
   maxRecordBytes: number,
   aggregation: boolean,
   into?: ValidRecord,
+  limitName = 'maxRecordBytes',
 ): ValidRecord {
   if (typeof record !== 'object' || record === null) throw new ValidationError('record must be an object');
   const { partitionKey, explicitHashKey } = record;
@@ -51,7 +52,7 @@ export function validateRecord(
   const bytes = data.length + utf8Length(partitionKey);
   if (bytes > maxRecordBytes) {
     throw new ValidationError(
-      `record is ${bytes} bytes (data plus partition key), above maxRecordBytes ${maxRecordBytes}`,
+      `record is ${bytes} bytes (data plus partition key), above ${limitName} ${maxRecordBytes}`,
     );
   }
   if (aggregation && bytes + FRAMED_OVERHEAD > maxRecordBytes && isAggregated(data)) {

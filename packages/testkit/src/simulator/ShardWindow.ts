@@ -37,7 +37,9 @@ export class ShardWindow {
       this.head = (this.head + 1) % capacity;
       this.count -= 1;
     }
-    if (this.count >= capacity || this.bytes + size > this.maxBytes) return false;
+    // A record larger than the window's byte limit (a large record, up to 10 MiB) is accepted alone, into an
+    // empty window, and fills it: the shard's throughput is spent on it, but it is never refused forever.
+    if (this.count >= capacity || (this.bytes + size > this.maxBytes && this.count > 0)) return false;
     const slot = (this.head + this.count) % capacity;
     this.times[slot] = now;
     this.sizes[slot] = size;

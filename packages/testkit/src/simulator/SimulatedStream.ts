@@ -45,6 +45,11 @@ export class SimulatedStream {
   /** Open shards sorted by range, for binary search. */
   private open: SimulatedShard[] = [];
   readonly createdAt = new Date();
+  /**
+   * Largest record (data plus partition key) this stream accepts, as set by UpdateMaxRecordSize; undefined
+   * for the simulator's default (`requestLimits.maxRecordBytes`).
+   */
+  maxRecordBytes: number | undefined;
 
   constructor(
     readonly name: string,
@@ -52,12 +57,26 @@ export class SimulatedStream {
     shardCount: number,
     private readonly limits: Required<ShardLimits> | undefined,
     private readonly sequence: SequenceNumbers,
+    maxRecordSizeInKiB?: number,
   ) {
+    this.setMaxRecordSize(maxRecordSizeInKiB);
     if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > 10_000) {
       throw new SimulatorError('INVALID_SHARD_COUNT', `shardCount must be 1..10000, got ${shardCount}`);
     }
     for (const { start, end } of evenHashRanges(shardCount)) this.addShard(start, end);
     this.reindex();
+  }
+
+  /** Sets the stream's maximum record size in KiB, 1,024 to 10,240 (undefined: the simulator's default). */
+  setMaxRecordSize(kib: number | undefined): void {
+    if (kib === undefined) {
+      this.maxRecordBytes = undefined;
+      return;
+    }
+    if (!Number.isInteger(kib) || kib < 1024 || kib > 10_240) {
+      throw new SimulatorError('INVALID_ARGUMENT', `MaxRecordSizeInKiB must be 1024..10240, got ${kib}`);
+    }
+    this.maxRecordBytes = kib * 1024;
   }
 
   /** The open shard that owns `hashKey` (16 big-endian bytes). Open shards always cover the whole range. */

@@ -73,9 +73,35 @@ interface CheckedEntry {
   size: number;
 }
 
+const MiB = 1024 * 1024;
+/** PutRecords request limit of a stream whose maximum record size is above 1 MiB. */
+export const LARGE_REQUEST_BYTES = 10 * MiB;
+
+/**
+ * A stream's record and request limits: its own maximum record size (UpdateMaxRecordSize) or the simulator's;
+ * a stream allowing records above 1 MiB takes requests of up to 10 MiB.
+ */
+export function streamLimits(
+  state: SimulatorState,
+  stream: SimulatedStream,
+): { maxRecordBytes: number; maxRequestBytes: number } {
+  const maxRecordBytes = stream.maxRecordBytes ?? state.limits.maxRecordBytes;
+  const maxRequestBytes =
+    maxRecordBytes > MiB
+      ? Math.max(state.limits.maxRequestBytes, LARGE_REQUEST_BYTES)
+      : state.limits.maxRequestBytes;
+  return { maxRecordBytes, maxRequestBytes };
+}
+
 /** Validates a request's entries as Kinesis does, before writing any: one bad entry fails the whole request. */
-function checkEntries(state: SimulatorState, records: unknown, single: boolean): CheckedEntry[] {
-  const { maxRecordsPerRequest, maxRequestBytes, maxRecordBytes } = state.limits;
+function checkEntries(
+  state: SimulatorState,
+  stream: SimulatedStream,
+  records: unknown,
+  single: boolean,
+): CheckedEntry[] {
+  const { maxRecordsPerRequest } = state.limits;
+  const { maxRecordBytes, maxRequestBytes } = streamLimits(state, stream);
   if (!Array.isArray(records)) throw new ApiError(400, 'ValidationException', 'Records is required.');
   const problems: string[] = [];
   if (records.length < 1 || records.length > maxRecordsPerRequest) {
@@ -161,8 +187,13 @@ function checkEntries(state: SimulatorState, records: unknown, single: boolean):
       `Record size exceeds ${maxRecordBytes} bytes (data + partition key).`,
     );
   }
-  if (total > maxRequestBytes)
-    throw new ApiError(400, 'InvalidArgumentException', 'Records size exceeds 5 MB limit');
+  if (total > maxRequestBytes) {
+    throw new ApiError(
+      400,
+      'InvalidArgumentException',
+      `Records size exceeds ${Math.round(maxRequestBytes / MiB)} MB limit`,
+    );
+  }
   return checked;
 }
 
@@ -200,7 +231,7 @@ function throttleMessage(state: SimulatorState, stream: SimulatedStream, shard: 
 
 export function putRecords(state: SimulatorState, body: Body): Body {
   const stream = resolveStream(state, body);
-  const entries = checkEntries(state, body.Records, false);
+  const entries = checkEntries(state, stream, body.Records, false);
   const now = state.now();
   let failed = 0;
   const results: Body[] = new Array(entries.length);
@@ -221,7 +252,7 @@ export function putRecords(state: SimulatorState, body: Body): Body {
 
 export function putRecord(state: SimulatorState, body: Body): Body {
   const stream = resolveStream(state, body);
-  const [entry] = checkEntries(state, [body], true);
+  const [entry] = checkEntries(state, stream, [body], true);
   if (!entry) throw new ApiError(400, 'ValidationException', 'Record is required.');
   const { shard, sequenceNumber } = write(state, stream, entry, state.now());
   if (sequenceNumber === undefined) {
@@ -244,6 +275,7 @@ export function describeStreamSummary(state: SimulatorState, body: Body): Body {
       EncryptionType: 'NONE',
       OpenShardCount: stream.openShards().length,
       ConsumerCount: 0,
+      MaxRecordSizeInKiB: Math.floor(streamLimits(state, stream).maxRecordBytes / 1024),
     },
   };
 }

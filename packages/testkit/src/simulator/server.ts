@@ -20,13 +20,21 @@ import { SequenceNumbers, SimulatedStream, SimulatorError } from './SimulatedStr
 /** Options for {@link startKinesisSimulator}. */
 export interface KinesisSimulatorOptions {
   /** Streams that exist from the start. @defaultValue `[]` */
-  streams?: ReadonlyArray<{ streamName: string; shardCount: number }>;
+  streams?: ReadonlyArray<{
+    streamName: string;
+    shardCount: number;
+    /** The stream's maximum record size (as UpdateMaxRecordSize sets it), 1,024 to 10,240. */
+    maxRecordSizeInKiB?: number;
+  }>;
   /**
    * Per-shard write limits over a sliding window, or `false` for none (CPU benchmarks).
    * @defaultValue `{ recordsPerSecond: 1_000, bytesPerSecond: 1_048_576, windowMs: 1_000 }`
    */
   shardLimits?: ShardLimits | false;
-  /** PutRecords / PutRecord request limits (always enforced). @defaultValue the service's: 500, 5 MiB, 1 MiB */
+  /**
+   * PutRecords / PutRecord request limits (always enforced). A stream whose maximum record size is above
+   * 1 MiB takes requests of up to 10 MiB. @defaultValue the service's: 500, 5 MiB, 1 MiB
+   */
   requestLimits?: RequestLimits;
   /** What to remember of accepted entries. @defaultValue every entry with its data, up to 200,000 */
   log?: EntryLogOptions;
@@ -77,7 +85,10 @@ export interface KinesisSimulator {
   readonly region: string;
   /** A KinesisClient for this simulator (HTTP/1.1, dummy credentials); destroyed by `stop()`. */
   createClient(config?: Partial<KinesisClientConfig>): KinesisClient;
-  createStream(streamName: string, shardCount: number): void;
+  /** Creates a stream; `maxRecordSizeInKiB` (1,024 to 10,240) as UpdateMaxRecordSize would set it. */
+  createStream(streamName: string, shardCount: number, options?: { maxRecordSizeInKiB?: number }): void;
+  /** Changes a stream's maximum record size, as UpdateMaxRecordSize does (1,024 to 10,240 KiB). */
+  updateMaxRecordSize(streamName: string, maxRecordSizeInKiB: number): void;
   /** Splits an open shard (at the middle of its range by default); returns the children's ids. */
   splitShard(streamName: string, shardId: string, newStartingHashKey?: bigint | string): [string, string];
   /** Merges two adjacent open shards; returns the child's id. */
@@ -143,13 +154,29 @@ export async function startKinesisSimulator(
   const requests: Record<string, number> = {};
   let requestIds = 0;
 
-  const createStream = (streamName: string, shardCount: number): void => {
+  const createStream = (
+    streamName: string,
+    shardCount: number,
+    streamOptions: { maxRecordSizeInKiB?: number } = {},
+  ): void => {
     if (state.streams.has(streamName))
       throw new SimulatorError('RESOURCE_IN_USE', `stream ${streamName} exists`);
     const arn = `arn:aws:kinesis:${region}:${account}:stream/${streamName}`;
-    state.streams.set(streamName, new SimulatedStream(streamName, arn, shardCount, shardLimits, sequence));
+    state.streams.set(
+      streamName,
+      new SimulatedStream(
+        streamName,
+        arn,
+        shardCount,
+        shardLimits,
+        sequence,
+        streamOptions.maxRecordSizeInKiB,
+      ),
+    );
   };
-  for (const { streamName, shardCount } of options.streams ?? []) createStream(streamName, shardCount);
+  for (const { streamName, shardCount, maxRecordSizeInKiB } of options.streams ?? []) {
+    createStream(streamName, shardCount, maxRecordSizeInKiB === undefined ? {} : { maxRecordSizeInKiB });
+  }
 
   const respond = (res: ServerResponse, status: number, payload: unknown): void => {
     const body = JSON.stringify(payload);
@@ -236,6 +263,8 @@ export async function startKinesisSimulator(
       return client;
     },
     createStream,
+    updateMaxRecordSize: (streamName, maxRecordSizeInKiB) =>
+      streamOf(streamName).setMaxRecordSize(maxRecordSizeInKiB),
     splitShard(streamName, shardId, newStartingHashKey) {
       const at =
         typeof newStartingHashKey === 'string'
