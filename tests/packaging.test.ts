@@ -263,6 +263,57 @@ describe('published packages', () => {
     );
   });
 
+  it('type-check under exactOptionalPropertyTypes: optional options accept undefined', () => {
+    // Users who turn the flag on pass `undefined` for options they leave to the default (config spread from
+    // env vars, say); every optional field of the options types must say `| undefined`.
+    writeFileSync(
+      join(scratch, 'exact.ts'),
+      `import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisConsumer } from '@shardline/consumer';
+import { KinesisProducer } from '@shardline/producer';
+import { deaggregate } from '@shardline/aggregation';
+const env = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const kinesisClient = new KinesisClient({ region: 'us-east-1' });
+new KinesisProducer({ client: kinesisClient, streamName: 's', maxBufferedTimeMs: env('LINGER'), ordered: undefined });
+const consumer = new KinesisConsumer({
+  kinesisClient,
+  dynamoDBClient: new DynamoDBClient({ region: 'us-east-1' }),
+  streamName: 's',
+  applicationName: 'app',
+  processor: async () => {},
+  workerId: undefined,
+  failoverTimeMs: env('FAILOVER'),
+  outOfRangeRecords: undefined,
+  deadLetter: undefined,
+});
+void consumer.stop({ timeoutMs: env('STOP'), releaseTimeoutMs: undefined });
+void deaggregate;
+`,
+    );
+    writeFileSync(
+      join(scratch, 'tsconfig.exact.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          exactOptionalPropertyTypes: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+        },
+        include: ['exact.ts'],
+      }),
+    );
+    run(
+      process.execPath,
+      [join(scratch, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.exact.json'],
+      scratch,
+    );
+  });
+
   it('publish manifests that point only at what ships, without devDependencies or exact pins', () => {
     for (const name of PUBLISHED) {
       const dir = unpacked(name);
