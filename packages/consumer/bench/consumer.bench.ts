@@ -9,7 +9,7 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { RecordAggregator } from '@shardline/aggregation';
 import { createStream, type LocalStack, startLocalStack, uniqueName } from '@shardline/testkit';
 import { KinesisConsumer } from '../src/index.js';
-import { scanUnits } from './capacity.js';
+import { scanUnits, snapshotTally, type Tally, tallyCapacity, tallySince } from './capacity.js';
 import type { FleetResult } from './fleet.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -163,21 +163,28 @@ async function joining(stack: LocalStack): Promise<void> {
     rows.push([
       'joining worker reaches its share (8 shards, 2 -> 3 workers, defaults)',
       `${(elapsed / 1000).toFixed(1)} s`,
-      'takerIntervalMs 2,500; 1 steal per cycle',
+      'graceful handoffs, 1 asked per lease scan; the owner hands over after its next renewal ' +
+        '(renewIntervalMs 3,333) and its batch in flight; the transfer cues the next scan',
     ]);
   } finally {
     await Promise.all(workers.map((w) => w.stop({ timeoutMs: 5_000 })));
   }
 }
 
-/** Lease-table writes per held lease per minute, idle stream, default timings. */
+/**
+ * Lease-table writes per held lease per minute, idle stream, default timings: the renewals, and this worker's
+ * heartbeat (one per renew round, in the heartbeat table) shared by its 4 leases.
+ */
 async function writesPerLease(stack: LocalStack, seconds: number): Promise<void> {
   const streamName = uniqueName('bench-writes');
   const applicationName = uniqueName('bench-app');
   await createStream(stack.kinesis, { streamName, shardCount: 4 });
+  const dynamoDBClient = stack.createDynamoDBClient();
+  const tally: Tally = new Map();
+  tallyCapacity(dynamoDBClient, tally, (table) => table === `${applicationName}-Workers`);
   const consumer = new KinesisConsumer({
     kinesisClient: stack.kinesis,
-    dynamoDBClient: stack.dynamoDB,
+    dynamoDBClient,
     streamName,
     applicationName,
     initialPosition: 'TRIM_HORIZON',
@@ -186,13 +193,18 @@ async function writesPerLease(stack: LocalStack, seconds: number): Promise<void>
   await consumer.start();
   await until(() => consumer.heldShardIds().length === 4, 30_000);
   const before = consumer.metrics().leaseTableWrites;
+  const tallyBefore = snapshotTally(tally);
   await sleep(seconds * 1000);
   const writes = consumer.metrics().leaseTableWrites - before;
+  const window = tallySince(tally, tallyBefore);
   await consumer.stop();
+  const perLeaseMinute = (n: number): string => fmt((n / 4) * (60 / seconds));
+  const heartbeats = window.get('heartbeat UpdateItem')?.count ?? 0;
   rows.push([
     `lease-table writes per held lease per minute (idle, defaults, ${seconds} s)`,
-    ((writes / 4) * (60 / seconds)).toFixed(1),
-    'KCL 2.x about 18; busy shards add one per checkpoint',
+    `${perLeaseMinute(writes)} (renewals ${perLeaseMinute(writes - heartbeats)} + heartbeat ${perLeaseMinute(heartbeats)})`,
+    'KCL 2.x about 18; the heartbeat is 1 per worker per renew round, here shared by 4 leases; busy ' +
+      'shards add one per checkpoint',
   ]);
 }
 
@@ -446,7 +458,7 @@ const only = new Set((process.env.CONSUMER_BENCH ?? 'throughput,writes,join,cost
 const stack = await startLocalStack();
 try {
   if (only.has('throughput')) await throughput(stack, 5);
-  if (only.has('writes')) await writesPerLease(stack, 30);
+  if (only.has('writes')) await writesPerLease(stack, 60);
   if (only.has('join')) await joining(stack);
   if (only.has('cost')) await leaseCost(stack, 10, 1_000, 120);
   if (only.has('failover')) {
