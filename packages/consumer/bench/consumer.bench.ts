@@ -1,7 +1,8 @@
 // `pnpm bench consumer`: failover after SIGKILL, joining a fleet, lease-table writes per lease, lease-table
-// cost of a 1,000-shard fleet beside the Java KCL 2.x's, and de-aggregate-and-dispatch throughput. Runs
-// against the local stack (Kinesis emulator + dynalite) except the throughput and cost figures, which use an
-// in-memory Kinesis source (the emulator does ~1 MB/s and cannot hold 1,000 shards cheaply).
+// cost of a 1,000-shard fleet beside the Java KCL 2.x's, duplicates while workers join and leave, and
+// de-aggregate-and-dispatch throughput. Runs against the local stack (Kinesis emulator + dynalite) except the
+// throughput and cost figures, which use an in-memory Kinesis source (the emulator does ~1 MB/s and cannot
+// hold 1,000 shards cheaply).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -382,6 +383,107 @@ async function leaseCost(
   );
 }
 
+/**
+ * Duplicates while the fleet changes: unique records flow through 8 shards while workers join (their share
+ * comes by graceful handoff) and leave with stop(): 2 -> 3 -> 2 -> 3 -> 2 in-process workers, defaults. Counts
+ * the records handed to a processor more than once, per 10,000 delivered, and checks that none went missing.
+ */
+async function duplicates(stack: LocalStack, dwellMs: number): Promise<void> {
+  const streamName = uniqueName('bench-dup');
+  const applicationName = uniqueName('bench-app');
+  await createStream(stack.kinesis, { streamName, shardCount: 8 });
+  const deliveries = new Map<string, number>();
+  let delivered = 0;
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const make = (workerId: string): KinesisConsumer =>
+    new KinesisConsumer({
+      kinesisClient: stack.kinesis,
+      dynamoDBClient: stack.dynamoDB,
+      streamName,
+      applicationName,
+      workerId,
+      initialPosition: 'TRIM_HORIZON',
+      processor: async (records) => {
+        for (const record of records) {
+          const payload = decoder.decode(record.data);
+          deliveries.set(payload, (deliveries.get(payload) ?? 0) + 1);
+          delivered++;
+        }
+        await sleep(50); // a batch takes a while, so handoffs and stops find one in flight
+      },
+    });
+  const produced: string[] = [];
+  let producing = true;
+  let next = 0;
+  const producer = (async () => {
+    while (producing) {
+      const payloads = Array.from({ length: 20 }, () => `record-${next++}`);
+      const { Records = [] } = await stack.kinesis.send(
+        new PutRecordsCommand({
+          StreamName: streamName,
+          Records: payloads.map((payload) => ({ PartitionKey: payload, Data: encoder.encode(payload) })),
+        }),
+      );
+      Records.forEach((entry, i) => {
+        if (entry.SequenceNumber) produced.push(payloads[i] ?? '');
+      });
+      await sleep(50);
+    }
+  })();
+  const workers = new Map<string, KinesisConsumer>();
+  const finished: KinesisConsumer[] = [];
+  const shares = (): string =>
+    [...workers.values()]
+      .map((worker) => worker.heldShardIds().length)
+      .sort()
+      .join(',');
+  const join = async (workerId: string, settled: string): Promise<void> => {
+    const worker = make(workerId);
+    workers.set(workerId, worker);
+    await worker.start();
+    await until(() => shares() === settled, 120_000);
+    await sleep(dwellMs);
+  };
+  const leave = async (workerId: string, settled: string): Promise<void> => {
+    const worker = workers.get(workerId);
+    workers.delete(workerId);
+    await worker?.stop();
+    if (worker) finished.push(worker);
+    await until(() => shares() === settled, 120_000);
+    await sleep(dwellMs);
+  };
+  try {
+    await Promise.all([join('a', '4,4'), join('b', '4,4')]);
+    await join('c', '2,3,3');
+    await leave('a', '4,4');
+    await join('d', '2,3,3');
+    await leave('b', '4,4');
+  } finally {
+    producing = false;
+    await producer;
+  }
+  await until(() => produced.every((payload) => deliveries.has(payload)), 60_000).catch(() => undefined);
+  for (const worker of workers.values()) {
+    await worker.stop();
+    finished.push(worker);
+  }
+  let twice = 0;
+  for (const count of deliveries.values()) if (count > 1) twice++;
+  const missing = produced.filter((payload) => !deliveries.has(payload)).length;
+  const total = (pick: (m: ReturnType<KinesisConsumer['metrics']>) => number): number =>
+    finished.reduce((sum, worker) => sum + pick(worker.metrics()), 0);
+  const per10k = (twice / Math.max(1, delivered)) * 10_000;
+  rows.push([
+    'duplicates per 10,000 records delivered (8 shards; 2 -> 3 -> 2 -> 3 -> 2 workers: joins by handoff, leaves by stop())',
+    `${fmt(per10k, 1)} (${twice} of ${fmt(delivered, 0)} delivered more than once; ${missing} of ${fmt(produced.length, 0)} missing)`,
+    `goal 0 (${twice === 0 && missing === 0 ? 'met' : 'MISSED'}); ${total((m) => m.leasesHandedOff)} handoffs, ` +
+      `${total((m) => m.leasesReleased)} leases released by stop() (the 2 leaves and the end), ` +
+      `${total((m) => m.leasesLost)} lost, ` +
+      `${total((m) => m.leasesStolen)} stolen`,
+  ]);
+}
+
 /** De-aggregate and dispatch from an in-memory source: user records/s on one core. */
 async function throughput(stack: LocalStack, seconds: number): Promise<void> {
   // 25 KB aggregates (about 220 user records each), the same 200 records served on every call.
@@ -453,8 +555,10 @@ async function throughput(stack: LocalStack, seconds: number): Promise<void> {
   ]);
 }
 
-// CONSUMER_BENCH=throughput,writes,join,cost,failover runs a subset.
-const only = new Set((process.env.CONSUMER_BENCH ?? 'throughput,writes,join,cost,failover').split(','));
+// CONSUMER_BENCH=throughput,writes,join,cost,failover,duplicates runs a subset.
+const only = new Set(
+  (process.env.CONSUMER_BENCH ?? 'throughput,writes,join,cost,failover,duplicates').split(','),
+);
 const stack = await startLocalStack();
 try {
   if (only.has('throughput')) await throughput(stack, 5);
@@ -465,6 +569,7 @@ try {
     await failover(stack, 3_000, 8);
     await failover(stack, 10_000, 4);
   }
+  if (only.has('duplicates')) await duplicates(stack, 5_000);
 } finally {
   await stack.stop();
 }
