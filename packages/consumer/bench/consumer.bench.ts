@@ -549,9 +549,9 @@ async function throughput(stack: LocalStack, seconds: number): Promise<void> {
   const rate = ((dispatched - from) / (performance.now() - startedAt)) * 1000;
   await consumer.stop();
   rows.push([
-    `de-aggregate + dispatch, in-memory source (8 shards, ${perCall} user records of 100 B per call)`,
+    `de-aggregate + dispatch, in-memory source (4 shards, ${records.length} aggregates = ${fmt(perCall, 0)} user records of 100 B per call)`,
     `${Math.round(rate).toLocaleString('en-US')} user records/s`,
-    'one core; MD5 verified; capped by 5 GetRecords/s per shard',
+    `one core; MD5 verified; capped at ${fmt(4 * 5 * perCall, 0)}/s by 5 GetRecords/s per shard`,
   ]);
 }
 
