@@ -259,6 +259,7 @@ export class DynamoDBLeaseStore implements LeaseStore {
           Key: key(lease.leaseKey),
           ConditionExpression: condition,
           ExpressionAttributeValues: values,
+          ReturnConsumedCapacity: 'TOTAL',
         }),
       ),
     );

@@ -99,10 +99,11 @@ export class DynamoDBWorkerStore implements WorkerStore {
 
   async removeWorker(workerId: string, heartbeat?: number): Promise<void> {
     try {
-      await this.#client.send(
+      const response = await this.#client.send(
         new DeleteItemCommand({
           TableName: this.tableName,
           Key: { workerId: { S: workerId } },
+          ReturnConsumedCapacity: 'TOTAL',
           ...(heartbeat === undefined
             ? {}
             : {
@@ -112,6 +113,7 @@ export class DynamoDBWorkerStore implements WorkerStore {
         }),
       );
       this.stats.writes++;
+      this.stats.writeUnits += response.ConsumedCapacity?.CapacityUnits ?? 0;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return; // it came back to life: keep it
       throw new LeaseTableError(`worker table ${this.tableName}: DeleteItem failed`, error);

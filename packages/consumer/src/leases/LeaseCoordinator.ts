@@ -144,8 +144,13 @@ export class LeaseCoordinator {
   runLoops(): void {
     if (this.#loopsAbort.signal.aborted) return;
     const o = this.#deps.options;
+    // The heartbeat on a fixed-rate timer of its own: a slow renewal round (many leases, a throttled table)
+    // must not delay it, since every lease is dropped when it goes stale.
+    const heartbeat = setInterval(() => this.#liveness.beatSoon(), o.renewIntervalMs);
+    heartbeat.unref?.();
+    this.#renewAbort.signal.addEventListener('abort', () => clearInterval(heartbeat), { once: true });
     this.#loops.push(
-      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.#renew()),
+      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.renewer.renewAll()),
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
       this.#loop(
         this.#loopsAbort.signal,
@@ -256,23 +261,18 @@ export class LeaseCoordinator {
     }
   }
 
-  /** The heartbeat (not waited for: a slow one must not hold the renewals back), then the leases. */
-  async #renew(): Promise<void> {
-    this.#liveness.beatSoon();
-    await this.renewer.renewAll();
-  }
-
   /**
    * One small read of every worker's heartbeat; the lease table is scanned only when that shows something to
-   * act on (a worker died, changed its leases or left), while this worker's own balancing is under way, or at
-   * the periodic `leaseScanIntervalMs`.
+   * act on (a worker died, changed its leases or left), right after a cycle of this worker's that took or asked
+   * for a lease (its balancing is under way), or at the periodic `leaseScanIntervalMs` (which is also when
+   * leases of owners without a heartbeat, Java KCL workers, are judged by their counters).
    */
   async #lookAndTake(): Promise<void> {
     const look = await this.#liveness.look();
     const now = performance.now();
     if (!look.cue && now < this.#nextLeaseScanAt) return;
     this.#nextLeaseScanAt = now + this.#deps.options.leaseScanIntervalMs;
-    const taken = await this.#taker.takeLeases(look.dead);
+    const taken = await this.#taker.takeLeases(look.dead, this.#liveness.liveWorkers + 1);
     for (const { lease, stolen } of taken) await this.#deps.onAcquired(lease, stolen);
     // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
     if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;

@@ -74,8 +74,10 @@ export class LeaseTaker {
   /**
    * One taker cycle: scan, judge expiry by our own clock, take or ask. Store errors reject the scan. The leases
    * of `deadWorkers` (confirmed dead by their heartbeats) count as expired whatever their counters say.
+   * `liveWorkers` (this one included, by heartbeats) counts workers that hold nothing yet, so a fleet that
+   * starts together takes even shares at once instead of moving most leases later by handoff.
    */
-  async takeLeases(deadWorkers: ReadonlySet<string> = NO_WORKERS): Promise<TakenLease[]> {
+  async takeLeases(deadWorkers: ReadonlySet<string> = NO_WORKERS, liveWorkers = 1): Promise<TakenLease[]> {
     const { workerId, now } = this.#options;
     this.lastCycleActed = false;
     const leases = await this.#options.store.listLeases();
@@ -137,7 +139,7 @@ export class LeaseTaker {
       mineToTake.map(({ lease }) => lease),
       (lease) => mineToTake.some((entry) => entry.lease === lease && entry.forced),
     );
-    const workers = load.size + 1;
+    const workers = Math.max(load.size + 1, liveWorkers);
     let target = active.length === 0 ? 0 : Math.ceil(active.length / workers);
     target = Math.min(target, this.#options.maxLeasesForWorker);
     const needed = target - mine;
