@@ -148,6 +148,9 @@ export class KinesisProducer extends ProducerEventEmitter {
     return this.router.shardMap.limits?.maxRecordBytes ?? LARGEST_MAX_RECORD_BYTES;
   }
 
+  /** {@link recordLimitName}, bound once: `put` passes it and calls it only for an error message. */
+  private readonly limitName = (): string => this.recordLimitName();
+
   private recordLimitName(): string {
     if (!this.options.maxRecordBytesFromStream) return 'maxRecordBytes';
     const limits = this.router.shardMap.limits;
@@ -183,7 +186,7 @@ export class KinesisProducer extends ProducerEventEmitter {
     if (this.closed) return Promise.reject(new ProducerClosedError());
     const valid = scratch;
     try {
-      validateRecord(record, this.recordLimit(), this.options.aggregation, valid, this.recordLimitName());
+      validateRecord(record, this.recordLimit(), this.options.aggregation, valid, this.limitName);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -651,12 +654,8 @@ export class KinesisProducer extends ProducerEventEmitter {
     const records = unrouted.removeAll();
     const tooLarge: PendingRecord[] = [];
     for (const record of records) {
-      if (record.bytes <= limit) {
-        if (record.retry !== undefined && record.retry.retries > 0) unrouted.insert(record);
-        else unrouted.push(record);
-      } else {
-        tooLarge.push(record);
-      }
+      if (record.bytes <= limit) unrouted.putBack(record);
+      else tooLarge.push(record);
     }
     for (const record of tooLarge) {
       this.settlement.fail(

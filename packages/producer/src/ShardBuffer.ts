@@ -42,6 +42,15 @@ export class ShardBuffer {
     this.bytes += record.bytes;
   }
 
+  /**
+   * Puts back a record that was taken out (to re-route it, or to check it again): a first attempt goes after
+   * everything here, a record already retried to its place in put order.
+   */
+  putBack(record: PendingRecord): void {
+    if (record.retry !== undefined && record.retry.retries > 0) this.insert(record);
+    else this.push(record);
+  }
+
   /** The first-attempt record that has waited longest, if any. */
   oldestFresh(): PendingRecord | undefined {
     return this.fresh[this.head];

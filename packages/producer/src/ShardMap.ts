@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { GrowingBackoff } from './backoff.js';
 import { classifyError } from './errors.js';
+import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES } from './options.js';
 import type { ShardRange } from './types.js';
 
 const MAX_HASH_KEY = (1n << 128n) - 1n;
@@ -37,8 +38,6 @@ export interface StreamLimits {
 }
 
 const KiB = 1024;
-const DEFAULT_RECORD_BYTES = 1024 * KiB;
-const LARGEST_RECORD_BYTES = 10 * 1024 * KiB;
 
 /** Thrown by `ShardMap.refresh` when ListShards failed in a way that retrying will not fix, or in time. */
 export class ShardMapError extends Error {
@@ -226,15 +225,15 @@ export class ShardMap {
       const kib: unknown = (response.StreamDescriptionSummary as { MaxRecordSizeInKiB?: unknown } | undefined)
         ?.MaxRecordSizeInKiB;
       if (typeof kib === 'number' && Number.isInteger(kib) && kib > 0) {
-        const bytes = Math.min(LARGEST_RECORD_BYTES, Math.max(DEFAULT_RECORD_BYTES, kib * KiB));
+        const bytes = Math.min(LARGEST_MAX_RECORD_BYTES, Math.max(DEFAULT_MAX_RECORD_BYTES, kib * KiB));
         return { maxRecordBytes: bytes, assumedBecause: undefined };
       }
       // No MaxRecordSizeInKiB: a stream (or an SDK, or an emulator) from before large records, at 1 MiB.
-      return { maxRecordBytes: DEFAULT_RECORD_BYTES, assumedBecause: undefined };
+      return { maxRecordBytes: DEFAULT_MAX_RECORD_BYTES, assumedBecause: undefined };
     } catch (error) {
       const classified = classifyError(error);
       if (classified.retriable) throw error;
-      return { maxRecordBytes: DEFAULT_RECORD_BYTES, assumedBecause: classified.code };
+      return { maxRecordBytes: DEFAULT_MAX_RECORD_BYTES, assumedBecause: classified.code };
     }
   }
 

@@ -88,11 +88,7 @@ export class ShardRouter {
   upkeep(now: number): void {
     // Normally empty once a map is loaded; not so if handling the load failed (see `guarded`): route them now.
     if (this.unrouted.length > 0 && this.shardMap.ready && !this.refreshing) {
-      for (const record of this.unrouted.removeAll()) {
-        const buffer = this.route(record);
-        if (record.retry !== undefined && record.retry.retries > 0) buffer.insert(record);
-        else buffer.push(record);
-      }
+      this.reroute(this.unrouted.removeAll());
     }
     if (this.unrouted.length > 0) {
       const failure = this.mapFailure;
@@ -192,13 +188,14 @@ export class ShardRouter {
     for (const buffer of this.buffers.values()) all.push(...buffer.removeAll());
     all.sort((a, b) => a.seq - b.seq);
     this.buffers = new Map();
-    for (const record of all) {
-      const buffer = this.route(record);
-      if (record.retry !== undefined && record.retry.retries > 0) buffer.insert(record);
-      else buffer.push(record);
-    }
+    this.reroute(all);
     this.settleParked(false);
     this.host.wakeSoon();
+  }
+
+  /** Routes records taken out of their buffers (in put order) to the shards of the current map. */
+  private reroute(records: readonly PendingRecord[]): void {
+    for (const record of records) this.route(record).putBack(record);
   }
 
   private onFailed(error: unknown): void {

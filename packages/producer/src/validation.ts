@@ -16,16 +16,19 @@ export interface ValidRecord {
   bytes: number;
 }
 
+const OPTION_NAME = (): string => 'maxRecordBytes';
+
 /**
  * Checks a record the way Kinesis would, so a bad one fails at `put` and never poisons a request. Writes the
- * result into `into` when given (the producer reuses one object: `put` reads it at once).
+ * result into `into` when given (the producer reuses one object: `put` reads it at once). `limitName` names
+ * where `maxRecordBytes` came from; it is called only for the error message, so `put` builds no string.
  */
 export function validateRecord(
   record: ProducerRecord,
   maxRecordBytes: number,
   aggregation: boolean,
   into?: ValidRecord,
-  limitName = 'maxRecordBytes',
+  limitName: () => string = OPTION_NAME,
 ): ValidRecord {
   if (typeof record !== 'object' || record === null) throw new ValidationError('record must be an object');
   const { partitionKey, explicitHashKey } = record;
@@ -52,7 +55,7 @@ export function validateRecord(
   const bytes = data.length + utf8Length(partitionKey);
   if (bytes > maxRecordBytes) {
     throw new ValidationError(
-      `record is ${bytes} bytes (data plus partition key), above ${limitName} ${maxRecordBytes}`,
+      `record is ${bytes} bytes (data plus partition key), above ${limitName()} ${maxRecordBytes}`,
     );
   }
   if (aggregation && bytes + FRAMED_OVERHEAD > maxRecordBytes && isAggregated(data)) {
