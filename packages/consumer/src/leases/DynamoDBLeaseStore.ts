@@ -12,7 +12,7 @@ import {
 import { LeaseTableError } from '../errors.js';
 import type { Lease, NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
-import { ensureTable } from './tables.js';
+import { ensureTable, tableCall } from './tables.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -315,13 +315,9 @@ export class DynamoDBLeaseStore implements LeaseStore {
     operation: string,
     send: () => Promise<T>,
   ): Promise<T> {
-    try {
-      const response = await send();
-      this.stats.readUnits += response.ConsumedCapacity?.CapacityUnits ?? 0;
-      return response;
-    } catch (error) {
-      throw new LeaseTableError(`lease table ${this.tableName}: ${operation} failed`, error);
-    }
+    const response = await tableCall(`lease table ${this.tableName}`, operation, send);
+    this.stats.readUnits += response.ConsumedCapacity?.CapacityUnits ?? 0;
+    return response;
   }
 
   #update(

@@ -8,7 +8,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { LeaseTableError } from '../errors.js';
-import { ensureTable } from './tables.js';
+import { ensureTable, tableCall } from './tables.js';
 import type { WorkerHeartbeat, WorkerStore } from './WorkerStore.js';
 
 type Item = Record<string, AttributeValue>;
@@ -120,12 +120,8 @@ export class DynamoDBWorkerStore implements WorkerStore {
     }
   }
 
-  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (error) {
-      throw new LeaseTableError(`worker table ${this.tableName}: ${operation} failed`, error);
-    }
+  #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    return tableCall(`worker table ${this.tableName}`, operation, send);
   }
 }
 

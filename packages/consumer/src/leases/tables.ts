@@ -53,3 +53,15 @@ async function tableStatus(client: DynamoDBClient, tableName: string): Promise<s
     throw new LeaseTableError(`lease table ${tableName}: DescribeTable failed`, error);
   }
 }
+
+/**
+ * Runs one call on a table; a failure becomes a {@link LeaseTableError} naming the table (`label`, such as
+ * "lease table app") and the operation, classified by its AWS error.
+ */
+export async function tableCall<T>(label: string, operation: string, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    throw new LeaseTableError(`${label}: ${operation} failed`, error);
+  }
+}
