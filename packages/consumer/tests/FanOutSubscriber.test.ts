@@ -196,6 +196,21 @@ describe('FanOutSubscriber', () => {
     ]);
   });
 
+  it('reports a subscription that ends before its first event, and backs off', async () => {
+    const { source, subscriptions, errors } = subscriber((s, i) => {
+      if (i < 2) s.end();
+      else s.push({ Records: [record('1')], ContinuationSequenceNumber: '1' });
+    });
+    expect(sequences(await take(source, 1))).toEqual(['1']);
+    expect(errors).toHaveLength(2);
+    expect(String(errors[0])).toContain('ended before its first event');
+    expect(subscriptions.map((s) => s.input.StartingPosition?.Type)).toEqual([
+      'TRIM_HORIZON',
+      'TRIM_HORIZON',
+      'TRIM_HORIZON',
+    ]);
+  });
+
   it('subscribes at most once per minSubscribeIntervalMs, also when subscriptions end at once', async () => {
     const { subscriptions } = subscriber((s) => s.push({ ContinuationSequenceNumber: '1' }).end(), {
       minSubscribeIntervalMs: 200,

@@ -113,9 +113,14 @@ export class FanOutSubscriber implements ShardRecordSource {
       try {
         const outcome = await this.#subscribe(subscription, received);
         if (outcome !== 'expired') return;
-        // A subscription that ended before its first event did not work: back off as after an error.
-        failures = received.events > 0 ? 0 : failures + 1;
-        if (failures > 0) await sleep(backoffDelay(failures, o.backoffBaseMs, o.backoffMaxMs), signal);
+        if (received.events > 0) {
+          failures = 0;
+        } else {
+          // A subscription that ended before its first event did not work: reported, and backed off.
+          failures++;
+          o.onError?.(new FetchError(o.shardId, new Error('the subscription ended before its first event')));
+          await sleep(backoffDelay(failures, o.backoffBaseMs, o.backoffMaxMs), signal);
+        }
       } catch (error) {
         if (signal.aborted) break;
         failures = received.events > 0 ? 1 : failures + 1;
