@@ -1,3 +1,4 @@
+import { ConsumerError } from '../errors.js';
 import type { TypedEvents } from '../events.js';
 import type { Counters } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
@@ -62,7 +63,12 @@ export class RecordSources {
     const { options: o, events, counters } = this.#deps;
     const retrieval = o.retrieval;
     if (retrieval.mode === 'fan-out') {
-      if (this.#consumerArn === undefined) throw new Error('fan-out record source created before prepare()');
+      if (this.#consumerArn === undefined) {
+        throw new ConsumerError(
+          'INTERNAL',
+          'fan-out record source created before the stream consumer was ready',
+        );
+      }
       return new FanOutSubscriber({
         kinesis: o.kinesisClient,
         consumerArn: this.#consumerArn,
