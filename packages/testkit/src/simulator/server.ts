@@ -14,6 +14,7 @@ import {
   type RequestLimits,
   type SimulatorState,
 } from './operations.js';
+import { mergeShards, splitShard } from './resharding.js';
 import type { ShardLimits } from './ShardWindow.js';
 import { SequenceNumbers, SimulatedStream, SimulatorError } from './SimulatedStream.js';
 
@@ -109,13 +110,15 @@ const OPERATIONS: Record<string, (state: SimulatorState, body: Record<string, un
   PutRecord: putRecord,
   ListShards: listShards,
   DescribeStreamSummary: describeStreamSummary,
+  SplitShard: splitShard,
+  MergeShards: mergeShards,
 };
 const TARGET_PREFIX = 'Kinesis_20131202.';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 
 /**
  * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol over HTTP/1.1 on 127.0.0.1, a free
- * port): ListShards, DescribeStreamSummary, PutRecords and PutRecord, with the service's request limits,
+ * port): ListShards, DescribeStreamSummary, PutRecords, PutRecord, SplitShard and MergeShards, with the service's request limits,
  * per-shard sliding-window limits answered as per-entry ProvisionedThroughputExceededException, hash-range
  * routing, splits and merges, and a log of accepted entries.
  */
