@@ -7,7 +7,7 @@ export type ProducerErrorCode =
    * The producer cannot work as configured: an option outside its documented range (thrown by the
    * constructor), or a client that cannot reach Kinesis at all (no credentials, no region, an endpoint that
    * does not speak the client's protocol), which fails the affected puts at once instead of at their TTL.
-   * The same code as `@shardline/consumer`'s configuration errors (it was `INVALID_OPTIONS` before 0.2).
+   * The same code as `@shardline/consumer`'s configuration errors (it was `INVALID_OPTIONS` in 0.1.0).
    */
   | 'CONFIGURATION'
   /** The record itself is malformed: partition key, size, explicit hash key or data type. */
