@@ -99,8 +99,8 @@ export class ShardRouter {
 
   /**
    * Whether records must not go out now: the map was stale (unconfirmed for `refreshIntervalMs`, e.g. after
-   * the producer idled while another process resharded) and its listing is under way. Bounded: a failed
-   * listing ends the wait (the old map is used; wrong-shard answers still correct it).
+   * the producer idled while another process resharded) and its listing is under way. Bounded: the first
+   * failed try ends the wait (the old map is used; wrong-shard answers still correct it).
    */
   holdsSends(): boolean {
     return this.holding;
@@ -222,11 +222,7 @@ export class ShardRouter {
       },
       (error: unknown) => {
         this.refreshing = false;
-        if (this.holding) {
-          // Do not hold again before another interval: the old map is used meanwhile.
-          this.holding = false;
-          this.confirmedAt = Date.now();
-        }
+        this.releaseHold();
         this.guarded(() => this.onFailed(error));
       },
     );
@@ -236,7 +232,20 @@ export class ShardRouter {
   /** Reports a failed try of a listing at once (runs inside the listing's promise: never throws). */
   private onTryFailed(error: ClassifiedError): void {
     this.lastMapError = error;
+    this.releaseHold();
     this.guarded(() => this.host.mapFailed(error));
+  }
+
+  /**
+   * Ends a wait for a stale map's listing after its first failed try (the listing goes on in the background):
+   * records wait for one ListShards call at most, then the old map routes them, and the map counts as
+   * confirmed for another interval so they are not held again at once.
+   */
+  private releaseHold(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.confirmedAt = Date.now();
+    this.host.wakeSoon();
   }
 
   // These run in a promise callback: an error there would be an unhandled rejection, which ends the process.
