@@ -35,8 +35,10 @@ export { freeLoopbackPort } from './ports.js';
 export { isProcessAlive } from './processes.js';
 export {
   type AcceptedEntry,
+  type ConsumerStatus,
   type EntryLogOptions,
   evenHashRanges,
+  type FanOutOptions,
   type KinesisSimulator,
   type KinesisSimulatorOptions,
   MAX_HASH_KEY,

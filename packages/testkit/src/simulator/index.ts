@@ -1,3 +1,4 @@
+export type { ConsumerStatus, FanOutOptions } from './ConsumerRegistry.js';
 export type { AcceptedEntry, EntryLogOptions } from './EntryLog.js';
 export { evenHashRanges, MAX_HASH_KEY, partitionKeyHash } from './hashKeys.js';
 export type { RequestLimits } from './operations.js';

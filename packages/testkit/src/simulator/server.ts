@@ -1,6 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
+import { ConsumerRegistry, type FanOutOptions } from './ConsumerRegistry.js';
+import {
+  type ConsumerContext,
+  deregisterStreamConsumer,
+  describeStreamConsumer,
+  listStreamConsumers,
+  registerStreamConsumer,
+} from './consumers.js';
 import { EntryLog } from './EntryLog.js';
 import { parseExplicitHashKey } from './hashKeys.js';
 import { listShards } from './listShards.js';
@@ -11,7 +19,8 @@ import { SequenceNumbers, type ShardSetup, SimulatedStream, SimulatorError } fro
 import { listenBoth, type Response, type TransportRequest } from './transport.js';
 import type { KinesisSimulator, KinesisSimulatorOptions } from './types.js';
 
-const OPERATIONS: Record<string, (state: SimulatorState, body: Record<string, unknown>) => unknown> = {
+type Operation = (state: SimulatorState, body: Record<string, unknown>) => unknown;
+const OPERATIONS: Record<string, Operation> = {
   PutRecords: putRecords,
   PutRecord: putRecord,
   ListShards: listShards,
@@ -66,6 +75,28 @@ function shardSetup(options: KinesisSimulatorOptions): ShardSetup {
   return setup;
 }
 
+/** The options' fan-out settings, validated. */
+function fanOutSettings(options: KinesisSimulatorOptions): Required<FanOutOptions> {
+  const given = options.fanOut ?? {};
+  const settings: Required<FanOutOptions> = {
+    consumerActivationMs: given.consumerActivationMs ?? 300,
+    maxConsumersPerStream: given.maxConsumersPerStream ?? 20,
+    maxCreatingConsumers: given.maxCreatingConsumers ?? 5,
+    subscriptionLifetimeMs: given.subscriptionLifetimeMs ?? 300_000,
+    idleEventIntervalMs: given.idleEventIntervalMs ?? 5_000,
+    resubscribeCooldownMs: given.resubscribeCooldownMs ?? 5_000,
+    bytesPerSecond: given.bytesPerSecond ?? 2_097_152,
+  };
+  checkRange(settings.consumerActivationMs, 0, 600_000, 'fanOut.consumerActivationMs');
+  checkRange(settings.maxConsumersPerStream, 1, 50, 'fanOut.maxConsumersPerStream');
+  checkRange(settings.maxCreatingConsumers, 1, 50, 'fanOut.maxCreatingConsumers');
+  checkRange(settings.subscriptionLifetimeMs, 100, 3_600_000, 'fanOut.subscriptionLifetimeMs');
+  checkRange(settings.idleEventIntervalMs, 10, 60_000, 'fanOut.idleEventIntervalMs');
+  checkRange(settings.resubscribeCooldownMs, 0, 60_000, 'fanOut.resubscribeCooldownMs');
+  checkRange(settings.bytesPerSecond, 1, 1024 ** 3, 'fanOut.bytesPerSecond');
+  return settings;
+}
+
 /**
  * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol on 127.0.0.1, a free port, HTTP/1.1 and
  * HTTP/2 cleartext on the same port): PutRecords / PutRecord with the service's request limits and per-shard
@@ -79,6 +110,9 @@ export async function startKinesisSimulator(
   const account = options.account ?? '000000000000';
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
   const setup = shardSetup(options);
+  const fanOut = fanOutSettings(options);
+  const now = options.now ?? (() => performance.now());
+  const registry = new ConsumerRegistry(fanOut.consumerActivationMs, now);
   const sequence = new SequenceNumbers();
   const log = new EntryLog(options.log);
   const state: SimulatorState = {
@@ -90,7 +124,7 @@ export async function startKinesisSimulator(
       maxRequestBytes: options.requestLimits?.maxRequestBytes ?? 5 * 1024 * 1024,
       maxRecordBytes: options.requestLimits?.maxRecordBytes ?? 1024 * 1024,
     },
-    now: options.now ?? (() => performance.now()),
+    now,
     counters: {
       entries: 0,
       accepted: 0,
@@ -103,7 +137,22 @@ export async function startKinesisSimulator(
     },
     nextSequenceNumber: () => sequence.next(),
     currentSequenceNumber: () => sequence.current(),
+    consumerCount: (streamArn) => registry.of(streamArn).length,
     iteratorLifetimeMs: checkRange(options.iteratorLifetimeMs ?? 300_000, 1, 3_600_000, 'iteratorLifetimeMs'),
+  };
+  const consumerContext: ConsumerContext = {
+    state,
+    registry,
+    maxConsumersPerStream: fanOut.maxConsumersPerStream,
+    maxCreatingConsumers: fanOut.maxCreatingConsumers,
+    onDeregistered: () => {},
+  };
+  const operations: Record<string, Operation> = {
+    ...OPERATIONS,
+    RegisterStreamConsumer: (_, body) => registerStreamConsumer(consumerContext, body),
+    DescribeStreamConsumer: (_, body) => describeStreamConsumer(consumerContext, body),
+    ListStreamConsumers: (_, body) => listStreamConsumers(consumerContext, body),
+    DeregisterStreamConsumer: (_, body) => deregisterStreamConsumer(consumerContext, body),
   };
   const requests: Record<string, number> = {};
   let requestIds = 0;
@@ -142,7 +191,7 @@ export async function startKinesisSimulator(
       typeof target === 'string' && target.startsWith(TARGET_PREFIX)
         ? target.slice(TARGET_PREFIX.length)
         : '';
-    const run = OPERATIONS[operation];
+    const run = operations[operation];
     requests[run ? operation : 'Unknown'] = (requests[run ? operation : 'Unknown'] ?? 0) + 1;
     try {
       if (!run) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);

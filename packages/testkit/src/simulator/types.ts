@@ -1,4 +1,5 @@
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import type { FanOutOptions } from './ConsumerRegistry.js';
 import type { AcceptedEntry, EntryLogOptions } from './EntryLog.js';
 import type { RequestLimits } from './operations.js';
 import type { ReadLimits } from './ReadThrottle.js';
@@ -36,6 +37,12 @@ export interface KinesisSimulatorOptions {
    * older one gets `ExpiredIteratorException`. @defaultValue `300_000` (the service's 5 minutes)
    */
   iteratorLifetimeMs?: number;
+  /**
+   * Enhanced fan-out: consumer registration (RegisterStreamConsumer, DescribeStreamConsumer,
+   * ListStreamConsumers, DeregisterStreamConsumer) and SubscribeToShard over HTTP/2.
+   * @defaultValue see {@link FanOutOptions}; the service's limits, consumers ACTIVE after 300 ms
+   */
+  fanOut?: FanOutOptions;
   /**
    * PutRecords / PutRecord request limits (always enforced). A stream whose maximum record size is above
    * 1 MiB takes requests of up to 10 MiB. @defaultValue the service's: 500, 5 MiB, 1 MiB
