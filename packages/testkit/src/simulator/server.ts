@@ -1,6 +1,8 @@
+import type { Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
+import { createHttp2KinesisClient, LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
+import { SubscriptionFaultPlanner } from '../faults/subscriptions.js';
 import { ConsumerRegistry, type FanOutOptions } from './ConsumerRegistry.js';
 import {
   type ConsumerContext,
@@ -10,13 +12,14 @@ import {
   registerStreamConsumer,
 } from './consumers.js';
 import { EntryLog } from './EntryLog.js';
+import { SubscriptionHub } from './fanout/SubscriptionHub.js';
 import { parseExplicitHashKey } from './hashKeys.js';
 import { listShards } from './listShards.js';
 import { ApiError, describeStreamSummary, putRecord, putRecords, type SimulatorState } from './operations.js';
 import { getRecords, getShardIterator } from './reads.js';
 import { describeStream, mergeShards, splitShard } from './resharding.js';
 import { SequenceNumbers, type ShardSetup, SimulatedStream, SimulatorError } from './SimulatedStream.js';
-import { listenBoth, type Response, type TransportRequest } from './transport.js';
+import { listenBoth, type Response, type Transport, type TransportRequest } from './transport.js';
 import type { KinesisSimulator, KinesisSimulatorOptions } from './types.js';
 
 type Operation = (state: SimulatorState, body: Record<string, unknown>) => unknown;
@@ -145,8 +148,14 @@ export async function startKinesisSimulator(
     registry,
     maxConsumersPerStream: fanOut.maxConsumersPerStream,
     maxCreatingConsumers: fanOut.maxCreatingConsumers,
-    onDeregistered: () => {},
+    onDeregistered: (consumer) => hub.endConsumer(consumer),
   };
+  let transport: Transport | undefined;
+  const planner = new SubscriptionFaultPlanner(options.subscriptionFaults);
+  const hub = new SubscriptionHub(consumerContext, fanOut, (stream) =>
+    stream.session ? transport?.socketOf(stream.session) : undefined,
+  );
+  hub.setFaults(planner);
   const operations: Record<string, Operation> = {
     ...OPERATIONS,
     RegisterStreamConsumer: (_, body) => registerStreamConsumer(consumerContext, body),
@@ -191,10 +200,12 @@ export async function startKinesisSimulator(
       typeof target === 'string' && target.startsWith(TARGET_PREFIX)
         ? target.slice(TARGET_PREFIX.length)
         : '';
+    const subscribe = operation === 'SubscribeToShard';
     const run = operations[operation];
-    requests[run ? operation : 'Unknown'] = (requests[run ? operation : 'Unknown'] ?? 0) + 1;
+    const known = run || subscribe;
+    requests[known ? operation : 'Unknown'] = (requests[known ? operation : 'Unknown'] ?? 0) + 1;
     try {
-      if (!run) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
+      if (!known) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
       let body: Record<string, unknown>;
       try {
         body =
@@ -204,7 +215,18 @@ export async function startKinesisSimulator(
       } catch {
         throw new ApiError(400, 'SerializationException', 'Request body is not valid JSON.');
       }
-      respond(res, 200, run(state, body));
+      if (subscribe) {
+        if (!request.http2) {
+          throw new ApiError(
+            400,
+            'InvalidArgumentException',
+            'SubscribeToShard needs HTTP/2: use a client with the SDK default handler (NodeHttp2Handler), not NodeHttpHandler.',
+          );
+        }
+        hub.subscribe(body, (res as Http2ServerResponse).stream);
+        return;
+      }
+      respond(res, 200, (run as Operation)(state, body));
     } catch (error) {
       state.counters.rejected += 1;
       if (error instanceof ApiError)
@@ -213,7 +235,7 @@ export async function startKinesisSimulator(
     }
   };
 
-  const transport = await listenBoth(handle, maxBodyBytes);
+  transport = await listenBoth(handle, maxBodyBytes);
   const endpoint = `http://127.0.0.1:${transport.port}`;
   const clients: KinesisClient[] = [];
   let stopping: Promise<void> | undefined;
@@ -238,6 +260,15 @@ export async function startKinesisSimulator(
       clients.push(client);
       return client;
     },
+    createHttp2Client(config = {}) {
+      const client = createHttp2KinesisClient({ ...config, region, endpoint });
+      clients.push(client);
+      return client;
+    },
+    setSubscriptionFaults: (plan) => hub.setFaults(new SubscriptionFaultPlanner(plan)),
+    subscriptionFaultCounters: () => hub.faultCounters(),
+    subscriptions: () => hub.subscriptions(),
+    fanOutStats: () => hub.stats(),
     createStream,
     updateMaxRecordSize: (streamName, maxRecordSizeInKiB) =>
       streamOf(streamName).setMaxRecordSize(maxRecordSizeInKiB),
@@ -287,7 +318,8 @@ export async function startKinesisSimulator(
     stop() {
       stopping ??= (async () => {
         for (const client of clients.splice(0)) client.destroy();
-        await transport.close();
+        hub.closeAll();
+        await transport?.close();
       })();
       return stopping;
     },
