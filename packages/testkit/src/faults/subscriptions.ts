@@ -7,17 +7,20 @@ import { checkFraction, FaultPlanError } from './rules.js';
  *   (`InternalFailureException`, `ResourceNotFoundException`, `ResourceInUseException`, `KMS...Exception`),
  *   then the stream ends.
  * - `error`: an unmodelled error event (`:message-type error`); the SDK throws an `Error` named `errorCode`.
- * - `reset`: RST_STREAM with `code` (default 2, INTERNAL_ERROR); the SDK throws `ERR_HTTP2_STREAM_ERROR`.
+ * - `reset`: RST_STREAM with INTERNAL_ERROR; the SDK throws `ERR_HTTP2_STREAM_ERROR`. Events written just before may be lost to the reader, as with a real reset.
  * - `stall`: nothing more is sent (no records, no idle events) while the stream stays open, until the
  *   client gives up or the subscription's lifetime ends it.
- * - `goaway`: GOAWAY with `code` (default 2) on the HTTP/2 session, which is then destroyed.
- * - `sessionError`: the TCP connection is destroyed without any HTTP/2 frame.
+ * - `goaway`: GOAWAY with `code` (default 2) on the HTTP/2 session, destroyed 100 ms later; the SDK throws
+ *   "Session closed with error code 2".
+ * - `sessionError`: the TCP connection is destroyed without any HTTP/2 frame. The SDK then ends the
+ *   iteration WITHOUT an error (or, if it comes while `send()` reads the first frame, `send()` fails): a
+ *   consumer must treat an end that is neither the lifetime nor a shard end (ChildShards) as an interruption.
  * - `refuse`: the subscribe call itself fails with a JSON error response (`afterEvents` is ignored).
  */
 export type SubscriptionFault =
   | { readonly kind: 'exception'; readonly exceptionType: string; readonly message: string }
   | { readonly kind: 'error'; readonly errorCode: string; readonly message: string }
-  | { readonly kind: 'reset'; readonly code: number }
+  | { readonly kind: 'reset' }
   | { readonly kind: 'stall' }
   | { readonly kind: 'goaway'; readonly code: number }
   | { readonly kind: 'sessionError' }
@@ -152,8 +155,8 @@ export const SubscriptionFaults = {
   error(errorCode = 'InternalError', message = 'An internal error occurred.'): SubscriptionFault {
     return { kind: 'error', errorCode, message };
   },
-  reset(code = INTERNAL_ERROR): SubscriptionFault {
-    return { kind: 'reset', code };
+  reset(): SubscriptionFault {
+    return { kind: 'reset' };
   },
   stall(): SubscriptionFault {
     return { kind: 'stall' };

@@ -11,7 +11,6 @@ import { errorFrame, exceptionFrame, initialResponseFrame, shardEventFrame } fro
 /** Records and bytes (data + partition key) one event carries at most (at least one record). */
 const MAX_EVENT_RECORDS = 10_000;
 const MAX_EVENT_BYTES = 1024 * 1024;
-const INTERNAL_ERROR = 2;
 
 /** Everything one subscription works with. */
 export interface SubscriptionContext {
@@ -49,6 +48,8 @@ export class Subscription {
   private expired = false;
   private lastEventAt = performance.now();
   private wake: (() => void) | undefined;
+  /** Settles when the last frame written has left for the socket. */
+  private lastWrite: Promise<void> = Promise.resolve();
   private readonly lifetime: NodeJS.Timeout;
 
   constructor(private readonly context: SubscriptionContext) {
@@ -66,7 +67,7 @@ export class Subscription {
       'content-type': 'application/vnd.amazon.eventstream',
       'x-amzn-requestid': `sim-subscription-${context.id}`,
     });
-    this.run().catch(() => this.reset(INTERNAL_ERROR));
+    this.run().catch(() => this.reset());
   }
 
   get open(): boolean {
@@ -84,10 +85,14 @@ export class Subscription {
     this.finish();
   }
 
-  /** Resets the stream (RST_STREAM); used when the simulator stops. */
-  reset(code: number): void {
+  /**
+   * Resets the stream: RST_STREAM with INTERNAL_ERROR. Destroying with an error is what sends a real reset;
+   * `close(code)` first ends the stream, which the client reads as a clean end.
+   */
+  reset(): void {
     if (this.closed) return;
-    if (!this.context.http2.destroyed) this.context.http2.close(code);
+    if (!this.context.http2.destroyed)
+      this.context.http2.destroy(new Error('stream reset by the Kinesis simulator'));
     this.finish();
   }
 
@@ -144,8 +149,23 @@ export class Subscription {
     return String(at);
   }
 
+  /** Waits (at most 1 s: a reader may have stopped reading) until what was written has left for the socket. */
+  private flushed(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1_000);
+      void this.lastWrite.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   private async inject(fault: SubscriptionFault): Promise<void> {
     const { http2, socket } = this.context;
+    // Connection-level faults come after the events already written, not instead of them.
+    if (fault.kind === 'reset' || fault.kind === 'goaway' || fault.kind === 'sessionError')
+      await this.flushed();
+    if (this.closed) return;
     switch (fault.kind) {
       case 'exception':
         return this.endWith(fault.exceptionType, fault.message);
@@ -153,10 +173,14 @@ export class Subscription {
         if (await this.write(errorFrame(fault.errorCode, fault.message))) http2.end();
         return this.finish();
       case 'reset':
-        return this.reset(fault.code);
-      case 'goaway':
-        http2.session?.destroy(undefined, fault.code);
+        return this.reset();
+      case 'goaway': {
+        // GOAWAY first, so the client learns the error code; the connection goes once the frame is out.
+        const session = http2.session;
+        session?.goaway(fault.code);
+        setTimeout(() => session?.destroy(), 100).unref();
         return this.finish();
+      }
       case 'sessionError':
         socket?.destroy();
         return this.finish();
@@ -185,7 +209,11 @@ export class Subscription {
   private write(frame: Uint8Array): Promise<boolean> {
     const { http2 } = this.context;
     if (this.closed || http2.destroyed) return Promise.resolve(false);
-    if (http2.write(frame)) return Promise.resolve(true);
+    let written: () => void = () => {};
+    this.lastWrite = new Promise<void>((resolve) => {
+      written = resolve;
+    });
+    if (http2.write(frame, () => written())) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (): void => {
         http2.off('drain', done);

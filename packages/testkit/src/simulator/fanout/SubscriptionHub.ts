@@ -190,7 +190,7 @@ export class SubscriptionHub {
 
   /** Resets every open subscription (the simulator stops). */
   closeAll(): void {
-    for (const subscription of [...this.open.values()]) subscription.reset(8);
+    for (const subscription of [...this.open.values()]) subscription.reset();
   }
 
   subscriptions(): SubscriptionInfo[] {
