@@ -1,7 +1,9 @@
 import {
+  DeregisterStreamConsumerCommand,
   InvalidArgumentException,
   KinesisClient,
   ResourceInUseException,
+  ResourceNotFoundException,
   SubscribeToShardCommand,
 } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +115,15 @@ describe('SubscribeToShard over HTTP/2 with the SDK default client', () => {
     expect(parallel.done).toBe(false);
     second.abort();
     parallel.abort();
+  });
+
+  it('ends the subscriptions of a deregistered consumer with ResourceNotFoundException', async () => {
+    sim.createStream('gone', 1);
+    const arn = await registerConsumer(sim, client, 'gone', 'app');
+    const reader = await subscribe(client, arn, SHARD, { Type: 'LATEST' });
+    await client.send(new DeregisterStreamConsumerCommand({ ConsumerARN: arn }));
+    expect(await reader.ended).toBeInstanceOf(ResourceNotFoundException);
+    expect(sim.subscriptions()).toEqual([]);
   });
 
   it('ends the subscription cleanly at the configured lifetime', async () => {

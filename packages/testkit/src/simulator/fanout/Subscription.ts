@@ -62,11 +62,17 @@ export class Subscription {
       this.expired = true;
       this.wake?.();
     }, context.lifetimeMs);
-    http2.respond({
-      ':status': 200,
-      'content-type': 'application/vnd.amazon.eventstream',
-      'x-amzn-requestid': `sim-subscription-${context.id}`,
-    });
+    try {
+      http2.respond({
+        ':status': 200,
+        'content-type': 'application/vnd.amazon.eventstream',
+        'x-amzn-requestid': `sim-subscription-${context.id}`,
+      });
+    } catch {
+      // The client went away before the answer (the stream is already closed): nothing to send.
+      this.finish();
+      return;
+    }
     this.run().catch(() => this.reset());
   }
 
