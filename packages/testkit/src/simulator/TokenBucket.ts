@@ -17,6 +17,12 @@ export class TokenBucket {
     return this.tokens > 0;
   }
 
+  /** What may be spent at `now` (ms); negative while in debt. */
+  level(now: number): number {
+    this.refill(now);
+    return this.tokens;
+  }
+
   /** Spends `amount` at `now` (ms); may go into debt. */
   spend(now: number, amount: number): void {
     this.refill(now);

@@ -1,4 +1,6 @@
+export type { ConsumerStatus, FanOutOptions } from './ConsumerRegistry.js';
 export type { AcceptedEntry, EntryLogOptions } from './EntryLog.js';
+export type { FanOutStats, SubscriptionInfo } from './fanout/SubscriptionHub.js';
 export { evenHashRanges, MAX_HASH_KEY, partitionKeyHash } from './hashKeys.js';
 export type { RequestLimits } from './operations.js';
 export type { ReadLimits } from './ReadThrottle.js';

@@ -45,6 +45,8 @@ export interface SimulatorState {
   nextSequenceNumber(): string;
   /** The last sequence number issued (LATEST reads after it). */
   currentSequenceNumber(): bigint;
+  /** Registered consumers of a stream that are not gone (DescribeStreamSummary's ConsumerCount). */
+  consumerCount(streamArn: string): number;
   /** How long a shard iterator stays valid, on the `now` clock. */
   readonly iteratorLifetimeMs: number;
 }
@@ -302,7 +304,7 @@ export function describeStreamSummary(state: SimulatorState, body: Body): Body {
       EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
       EncryptionType: 'NONE',
       OpenShardCount: stream.openShards().length,
-      ConsumerCount: 0,
+      ConsumerCount: state.consumerCount(stream.arn),
       MaxRecordSizeInKiB: Math.floor(streamLimits(state, stream).maxRecordBytes / 1024),
     },
   };

@@ -1,17 +1,30 @@
+import type { Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
+import { createHttp2KinesisClient, LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
+import { SubscriptionFaultPlanner } from '../faults/subscriptions.js';
+import { ConsumerRegistry } from './ConsumerRegistry.js';
+import {
+  type ConsumerContext,
+  deregisterStreamConsumer,
+  describeStreamConsumer,
+  listStreamConsumers,
+  registerStreamConsumer,
+} from './consumers.js';
 import { EntryLog } from './EntryLog.js';
+import { SubscriptionHub } from './fanout/SubscriptionHub.js';
 import { parseExplicitHashKey } from './hashKeys.js';
 import { listShards } from './listShards.js';
 import { ApiError, describeStreamSummary, putRecord, putRecords, type SimulatorState } from './operations.js';
 import { getRecords, getShardIterator } from './reads.js';
 import { describeStream, mergeShards, splitShard } from './resharding.js';
-import { SequenceNumbers, type ShardSetup, SimulatedStream, SimulatorError } from './SimulatedStream.js';
-import { listenBoth, type Response, type TransportRequest } from './transport.js';
+import { SequenceNumbers, SimulatedStream, SimulatorError } from './SimulatedStream.js';
+import { checkRange, fanOutSettings, shardSetup } from './settings.js';
+import { listenBoth, type Response, type Transport, type TransportRequest } from './transport.js';
 import type { KinesisSimulator, KinesisSimulatorOptions } from './types.js';
 
-const OPERATIONS: Record<string, (state: SimulatorState, body: Record<string, unknown>) => unknown> = {
+type Operation = (state: SimulatorState, body: Record<string, unknown>) => unknown;
+const OPERATIONS: Record<string, Operation> = {
   PutRecords: putRecords,
   PutRecord: putRecord,
   ListShards: listShards,
@@ -24,47 +37,6 @@ const OPERATIONS: Record<string, (state: SimulatorState, body: Record<string, un
 };
 const TARGET_PREFIX = 'Kinesis_20131202.';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
-
-function checkRange(value: number, min: number, max: number, label: string): number {
-  if (!(Number.isFinite(value) && value >= min && value <= max)) {
-    throw new SimulatorError('INVALID_OPTION', `${label} must be ${min}..${max}, got ${value}`);
-  }
-  return value;
-}
-
-/** The options' shard setup, validated. */
-function shardSetup(options: KinesisSimulatorOptions): ShardSetup {
-  const writes = options.shardLimits;
-  const reads = options.readLimits;
-  const setup: ShardSetup = {
-    writeLimits:
-      writes === false
-        ? undefined
-        : {
-            recordsPerSecond: writes?.recordsPerSecond ?? 1_000,
-            bytesPerSecond: writes?.bytesPerSecond ?? 1_048_576,
-            windowMs: writes?.windowMs ?? 1_000,
-          },
-    readLimits:
-      reads === false
-        ? undefined
-        : { callsPerSecond: reads?.callsPerSecond ?? 5, bytesPerSecond: reads?.bytesPerSecond ?? 2_097_152 },
-    retainedBytesPerShard: checkRange(
-      options.retainedBytesPerShard ?? 32 * 1024 * 1024,
-      1024,
-      4 * 1024 ** 3,
-      'retainedBytesPerShard',
-    ),
-  };
-  if (setup.writeLimits) {
-    checkRange(setup.writeLimits.recordsPerSecond, 1, 1_000_000, 'shardLimits.recordsPerSecond');
-  }
-  if (setup.readLimits) {
-    checkRange(setup.readLimits.callsPerSecond, 1, 10_000, 'readLimits.callsPerSecond');
-    checkRange(setup.readLimits.bytesPerSecond, 1, 1024 ** 3, 'readLimits.bytesPerSecond');
-  }
-  return setup;
-}
 
 /**
  * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol on 127.0.0.1, a free port, HTTP/1.1 and
@@ -79,6 +51,9 @@ export async function startKinesisSimulator(
   const account = options.account ?? '000000000000';
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
   const setup = shardSetup(options);
+  const fanOut = fanOutSettings(options);
+  const now = options.now ?? (() => performance.now());
+  const registry = new ConsumerRegistry(fanOut.consumerActivationMs, now);
   const sequence = new SequenceNumbers();
   const log = new EntryLog(options.log);
   const state: SimulatorState = {
@@ -90,7 +65,7 @@ export async function startKinesisSimulator(
       maxRequestBytes: options.requestLimits?.maxRequestBytes ?? 5 * 1024 * 1024,
       maxRecordBytes: options.requestLimits?.maxRecordBytes ?? 1024 * 1024,
     },
-    now: options.now ?? (() => performance.now()),
+    now,
     counters: {
       entries: 0,
       accepted: 0,
@@ -103,7 +78,28 @@ export async function startKinesisSimulator(
     },
     nextSequenceNumber: () => sequence.next(),
     currentSequenceNumber: () => sequence.current(),
+    consumerCount: (streamArn) => registry.of(streamArn).length,
     iteratorLifetimeMs: checkRange(options.iteratorLifetimeMs ?? 300_000, 1, 3_600_000, 'iteratorLifetimeMs'),
+  };
+  const consumerContext: ConsumerContext = {
+    state,
+    registry,
+    maxConsumersPerStream: fanOut.maxConsumersPerStream,
+    maxCreatingConsumers: fanOut.maxCreatingConsumers,
+    onDeregistered: (consumer) => hub.endConsumer(consumer),
+  };
+  let transport: Transport | undefined;
+  const planner = new SubscriptionFaultPlanner(options.subscriptionFaults);
+  const hub = new SubscriptionHub(consumerContext, fanOut, (stream) =>
+    stream.session ? transport?.socketOf(stream.session) : undefined,
+  );
+  hub.setFaults(planner);
+  const operations: Record<string, Operation> = {
+    ...OPERATIONS,
+    RegisterStreamConsumer: (_, body) => registerStreamConsumer(consumerContext, body),
+    DescribeStreamConsumer: (_, body) => describeStreamConsumer(consumerContext, body),
+    ListStreamConsumers: (_, body) => listStreamConsumers(consumerContext, body),
+    DeregisterStreamConsumer: (_, body) => deregisterStreamConsumer(consumerContext, body),
   };
   const requests: Record<string, number> = {};
   let requestIds = 0;
@@ -142,10 +138,12 @@ export async function startKinesisSimulator(
       typeof target === 'string' && target.startsWith(TARGET_PREFIX)
         ? target.slice(TARGET_PREFIX.length)
         : '';
-    const run = OPERATIONS[operation];
-    requests[run ? operation : 'Unknown'] = (requests[run ? operation : 'Unknown'] ?? 0) + 1;
+    const subscribe = operation === 'SubscribeToShard';
+    const run = operations[operation];
+    const known = run || subscribe;
+    requests[known ? operation : 'Unknown'] = (requests[known ? operation : 'Unknown'] ?? 0) + 1;
     try {
-      if (!run) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
+      if (!known) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
       let body: Record<string, unknown>;
       try {
         body =
@@ -155,7 +153,18 @@ export async function startKinesisSimulator(
       } catch {
         throw new ApiError(400, 'SerializationException', 'Request body is not valid JSON.');
       }
-      respond(res, 200, run(state, body));
+      if (subscribe) {
+        if (!request.http2) {
+          throw new ApiError(
+            400,
+            'InvalidArgumentException',
+            'SubscribeToShard needs HTTP/2: use a client with the SDK default handler (NodeHttp2Handler), not NodeHttpHandler.',
+          );
+        }
+        hub.subscribe(body, (res as Http2ServerResponse).stream);
+        return;
+      }
+      respond(res, 200, (run as Operation)(state, body));
     } catch (error) {
       state.counters.rejected += 1;
       if (error instanceof ApiError)
@@ -164,7 +173,7 @@ export async function startKinesisSimulator(
     }
   };
 
-  const transport = await listenBoth(handle, maxBodyBytes);
+  transport = await listenBoth(handle, maxBodyBytes);
   const endpoint = `http://127.0.0.1:${transport.port}`;
   const clients: KinesisClient[] = [];
   let stopping: Promise<void> | undefined;
@@ -189,6 +198,15 @@ export async function startKinesisSimulator(
       clients.push(client);
       return client;
     },
+    createHttp2Client(config = {}) {
+      const client = createHttp2KinesisClient({ ...config, region, endpoint });
+      clients.push(client);
+      return client;
+    },
+    setSubscriptionFaults: (plan) => hub.setFaults(new SubscriptionFaultPlanner(plan)),
+    subscriptionFaultCounters: () => hub.faultCounters(),
+    subscriptions: () => hub.subscriptions(),
+    fanOutStats: () => hub.stats(),
     createStream,
     updateMaxRecordSize: (streamName, maxRecordSizeInKiB) =>
       streamOf(streamName).setMaxRecordSize(maxRecordSizeInKiB),
@@ -238,7 +256,8 @@ export async function startKinesisSimulator(
     stop() {
       stopping ??= (async () => {
         for (const client of clients.splice(0)) client.destroy();
-        await transport.close();
+        hub.closeAll();
+        await transport?.close();
       })();
       return stopping;
     },

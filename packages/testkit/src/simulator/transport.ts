@@ -20,8 +20,8 @@ export type RequestHandler = (request: TransportRequest, response: Response) => 
 
 export interface Transport {
   readonly port: number;
-  /** HTTP/2 sessions currently open (fault injection reaches them through their streams). */
-  readonly sessions: ReadonlySet<Http2Session>;
+  /** The TCP connection under an HTTP/2 session (the session's own `socket` refuses `destroy`). */
+  socketOf(session: Http2Session): Socket | undefined;
   close(): Promise<void>;
 }
 
@@ -59,13 +59,17 @@ export async function listenBoth(handler: RequestHandler, maxBodyBytes: number):
   http1.keepAliveTimeout = 120_000;
   const http2 = createHttp2Server({}, (req, res) => receive(req, res, true));
   const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  const socketOf = new WeakMap<Http2Session, Socket>();
+  // The socket being handed to the HTTP/2 server: it emits 'session' synchronously from 'connection'.
+  let handing: Socket | undefined;
   http2.on('session', (session: Http2Session) => {
     sessions.add(session);
+    if (handing) socketOf.set(session, handing);
     session.once('close', () => sessions.delete(session));
     // A session error (a client that went away) must not become an uncaught exception.
     session.on('error', () => {});
   });
-  const sockets = new Set<Socket>();
   const sniff = (socket: Socket): void => {
     const chunk = socket.read() as Buffer | null;
     if (chunk === null) {
@@ -81,7 +85,13 @@ export async function listenBoth(handler: RequestHandler, maxBodyBytes: number):
       return;
     }
     socket.unshift(chunk);
-    (isHttp2 ? http2 : http1).emit('connection', socket);
+    if (!isHttp2) {
+      http1.emit('connection', socket);
+      return;
+    }
+    handing = socket;
+    http2.emit('connection', socket);
+    handing = undefined;
   };
   const net = createNetServer((socket) => {
     sockets.add(socket);
@@ -96,7 +106,7 @@ export async function listenBoth(handler: RequestHandler, maxBodyBytes: number):
   let closing: Promise<void> | undefined;
   return {
     port: (net.address() as AddressInfo).port,
-    sessions,
+    socketOf: (session) => socketOf.get(session),
     close() {
       closing ??= new Promise<void>((resolve) => {
         net.close(() => resolve());

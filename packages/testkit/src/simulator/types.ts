@@ -1,5 +1,8 @@
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import type { SubscriptionFaultPlan } from '../faults/subscriptions.js';
+import type { FanOutOptions } from './ConsumerRegistry.js';
 import type { AcceptedEntry, EntryLogOptions } from './EntryLog.js';
+import type { FanOutStats, SubscriptionInfo } from './fanout/SubscriptionHub.js';
 import type { RequestLimits } from './operations.js';
 import type { ReadLimits } from './ReadThrottle.js';
 import type { ShardLimits } from './ShardWindow.js';
@@ -36,6 +39,14 @@ export interface KinesisSimulatorOptions {
    * older one gets `ExpiredIteratorException`. @defaultValue `300_000` (the service's 5 minutes)
    */
   iteratorLifetimeMs?: number;
+  /**
+   * Enhanced fan-out: consumer registration (RegisterStreamConsumer, DescribeStreamConsumer,
+   * ListStreamConsumers, DeregisterStreamConsumer) and SubscribeToShard over HTTP/2.
+   * @defaultValue see {@link FanOutOptions}; the service's limits, consumers ACTIVE after 300 ms
+   */
+  fanOut?: FanOutOptions;
+  /** Faults injected into SubscribeToShard subscriptions (see `setSubscriptionFaults`). @defaultValue none */
+  subscriptionFaults?: SubscriptionFaultPlan;
   /**
    * PutRecords / PutRecord request limits (always enforced). A stream whose maximum record size is above
    * 1 MiB takes requests of up to 10 MiB. @defaultValue the service's: 500, 5 MiB, 1 MiB
@@ -100,6 +111,19 @@ export interface KinesisSimulator {
   readonly region: string;
   /** A KinesisClient for this simulator (HTTP/1.1, dummy credentials); destroyed by `stop()`. */
   createClient(config?: Partial<KinesisClientConfig>): KinesisClient;
+  /**
+   * A KinesisClient with the SDK's default HTTP/2 handler (`NodeHttp2Handler`, as a production client
+   * has), dummy credentials; what SubscribeToShard needs. Destroyed by `stop()`.
+   */
+  createHttp2Client(config?: Partial<KinesisClientConfig>): KinesisClient;
+  /** Replaces the subscription fault plan (counters start again); validated here. */
+  setSubscriptionFaults(plan: SubscriptionFaultPlan): void;
+  /** Subscriptions each fault rule matched and faulted, by rule name. */
+  subscriptionFaultCounters(): Record<string, { matched: number; fired: number }>;
+  /** The open SubscribeToShard subscriptions. */
+  subscriptions(): SubscriptionInfo[];
+  /** SubscribeToShard counters since start. */
+  fanOutStats(): FanOutStats;
   /** Creates a stream; `maxRecordSizeInKiB` (1,024 to 10,240) as UpdateMaxRecordSize would set it. */
   createStream(streamName: string, shardCount: number, options?: { maxRecordSizeInKiB?: number }): void;
   /** Changes a stream's maximum record size, as UpdateMaxRecordSize does (1,024 to 10,240 KiB). */
