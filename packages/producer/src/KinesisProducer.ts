@@ -95,6 +95,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         maxDelayMs: o.shardMapRefreshMaxDelayMs,
         requestTimeoutMs: o.requestTimeoutMs,
         recordTtlMs: o.recordTtlMs,
+        refreshIntervalMs: o.shardMapRefreshIntervalMs,
         reshardResend: o.reshardResend,
         describeStream: o.maxRecordBytesFromStream,
         recorder: this.recorder,
@@ -107,7 +108,7 @@ export class KinesisProducer extends ProducerEventEmitter {
           if (this.options.ordered) this.unbusy(record.partitionKey);
         },
         mapLoaded: (reason, shards) => this.onMapLoaded(reason, shards),
-        mapFailed: (errorCode, retriable) => this.onMapFailed(errorCode, retriable),
+        mapFailed: (error) => this.onMapFailed(error),
         internalError: (error) => this.reportInternalError('while handling a shard map listing', error),
         wakeSoon: () => this.wakeup.soon(),
         wakeAt: (time) => this.wakeup.at(time),
@@ -341,14 +342,16 @@ export class KinesisProducer extends ProducerEventEmitter {
   private tickUnguarded(): void {
     const now = Date.now();
     const router = this.router;
-    for (const record of router.unrouted.removeExpired(now)) this.settlement.expire(record);
+    // Records that never got a map carry why: the listing's last failure.
+    for (const record of router.unrouted.removeExpired(now))
+      this.settlement.expire(record, router.lastMapError);
     for (const buffer of router.buffers.values()) {
       for (const record of buffer.removeExpired(now)) this.settlement.expire(record);
     }
     router.upkeep(now);
     let nextWake = Number.POSITIVE_INFINITY;
     const buffers = [...router.buffers.values()];
-    while (this.inFlight < this.options.maxInFlightRequests) {
+    while (this.inFlight < this.options.maxInFlightRequests && !router.holdsSends()) {
       const ready = buffers.filter((buffer) => this.isReady(buffer, now));
       if (ready.length === 0) break;
       const builder = this.newRequestBuilder(this.recordLimit());
@@ -525,7 +528,7 @@ export class KinesisProducer extends ProducerEventEmitter {
       this.notify('throttled', { shardId, rateLimit: this.limiter.get(shardId, now).ratio });
     }
     this.notify('request', { entries: entries.length, userRecords, failedEntries, durationMs });
-    if (wrongShard) this.router.onWrongShard(mapVersion);
+    this.router.onAnswered(mapVersion, wrongShard);
   }
 
   private onRequestFailed(
@@ -667,10 +670,12 @@ export class KinesisProducer extends ProducerEventEmitter {
     }
   }
 
-  private onMapFailed(code: string, retriable: boolean): void {
+  private onMapFailed(error: ClassifiedError): void {
+    const { code, retriable, message } = error;
+    const configuration = error.configuration === true;
     this.recorder.error(code);
-    this.notify('shardMapRefreshFailed', { errorCode: code, retriable });
-    this.options.logger?.warn('shard map refresh failed', { errorCode: code, retriable });
+    this.notify('shardMapRefreshFailed', { errorCode: code, retriable, message, configuration });
+    this.options.logger?.warn('shard map refresh failed', { errorCode: code, retriable, message });
   }
 
   /**

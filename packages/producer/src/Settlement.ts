@@ -1,4 +1,11 @@
-import { type ClassifiedError, ExpiredError, type ProducerError, ServiceError } from './errors.js';
+import {
+  type ClassifiedError,
+  ConfigurationError,
+  ExpiredError,
+  type ProducerError,
+  ServiceError,
+  withLastError,
+} from './errors.js';
 import type { ProducerEvents } from './events.js';
 import type { MetricsRecorder } from './metrics.js';
 import { attemptsOf, type PendingRecord } from './PendingRecord.js';
@@ -97,18 +104,22 @@ export class Settlement {
     this.settle(record, true);
   }
 
-  expire(record: PendingRecord): void {
+  /**
+   * Fails a record at its TTL. `cause` and the message carry the last error it met: its own last attempt's,
+   * else `unsent` (why it could not be sent at all, e.g. the shard map's last failure).
+   */
+  expire(record: PendingRecord, unsent?: ClassifiedError): void {
     if (record.settled) return;
     this.recorder.userRecordExpired += 1;
     this.recorder.error('Expired');
-    const last = record.retry?.lastError;
+    const last = record.retry?.lastError ?? unsent;
     record.reject(
       new ExpiredError(
-        `record not stored within recordTtlMs (${this.options.recordTtlMs} ms)${last ? `; last error ${last.code}` : ''}`,
+        withLastError(`record not stored within recordTtlMs (${this.options.recordTtlMs} ms)`, last),
         attemptsOf(record),
         last === undefined
           ? undefined
-          : new ServiceError(last.code, last.message, { retriable: last.retriable }),
+          : (last.cause ?? new ServiceError(last.code, last.message, { retriable: last.retriable })),
       ),
     );
     this.settle(record, false);
@@ -122,21 +133,29 @@ export class Settlement {
     this.host.recordsFailed({ code: error.code, userRecords: 1 });
   }
 
+  /**
+   * Fails records with a classified error: `ConfigurationError` for a configuration problem (no credentials,
+   * no region, a protocol mismatch), else `ServiceError`.
+   */
   failAll(records: PendingRecord[], error: ClassifiedError, cause: unknown): void {
     let count = 0;
     for (const record of records) {
       if (!this.settle(record, false)) continue;
       count += 1;
+      const attempts = attemptsOf(record);
       record.reject(
-        new ServiceError(error.code, error.message, {
-          retriable: error.retriable,
-          cause,
-          attempts: attemptsOf(record),
-        }),
+        error.configuration === true
+          ? new ConfigurationError(`${error.code}: ${error.message}`, {
+              problem: error.code,
+              cause,
+              attempts,
+            })
+          : new ServiceError(error.code, error.message, { retriable: error.retriable, cause, attempts }),
       );
     }
     if (count > 0) {
-      this.host.recordsFailed({ code: 'SERVICE_ERROR', serviceCode: error.code, userRecords: count });
+      const code = error.configuration === true ? 'CONFIGURATION' : 'SERVICE_ERROR';
+      this.host.recordsFailed({ code, serviceCode: error.code, userRecords: count });
     }
   }
 

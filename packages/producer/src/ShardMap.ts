@@ -6,7 +6,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { GrowingBackoff } from './backoff.js';
-import { classifyError } from './errors.js';
+import { type ClassifiedError, classifyError } from './errors.js';
 import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES } from './options.js';
 import type { ShardRange } from './types.js';
 
@@ -27,7 +27,20 @@ export interface ShardMapOptions {
    * the caller set `maxRecordBytes` itself).
    */
   describeStream?: boolean | undefined;
+  /**
+   * Told of every failed try of a listing at once (the retries of one refresh can last a record's TTL; the
+   * operator should not learn of an unreachable endpoint only at the end).
+   */
+  onTryFailed?: ((error: ClassifiedError) => void) | undefined;
 }
+
+/**
+ * What a listing asks for. `'open'`: only the open shards (ShardFilter AT_LATEST): one page per 1,000 open
+ * shards however long the stream's history, enough to route. `'all'`: every shard within retention (the
+ * default filter, FROM_TRIM_HORIZON), for the closed shards' ranges too, which judging records stored on a
+ * shard that has split since needs.
+ */
+export type ListingScope = 'open' | 'all';
 
 /** What DescribeStreamSummary told about the stream's record size. */
 export interface StreamLimits {
@@ -41,14 +54,21 @@ const KiB = 1024;
 
 /** Thrown by `ShardMap.refresh` when ListShards failed in a way that retrying will not fix, or in time. */
 export class ShardMapError extends Error {
-  constructor(
-    readonly serviceCode: string,
-    message: string,
-    readonly retriable: boolean,
-    cause: unknown,
-  ) {
-    super(message, { cause });
+  /** The failure as the classifier saw it (`configuration` for a client that cannot reach Kinesis). */
+  readonly classified: ClassifiedError;
+
+  constructor(classified: ClassifiedError, cause: unknown) {
+    super(classified.message, { cause });
     this.name = 'ShardMapError';
+    this.classified = { ...classified, cause };
+  }
+
+  get serviceCode(): string {
+    return this.classified.code;
+  }
+
+  get retriable(): boolean {
+    return this.classified.retriable;
   }
 }
 
@@ -66,7 +86,8 @@ export class ShardMap {
   // `lookupWords`: routing a record then needs no BigInt.
   private startWords: Uint32Array = new Uint32Array(0);
   private endWords: Uint32Array = new Uint32Array(0);
-  // Every shard of the last listing, open or closed (bounded by what Kinesis keeps within retention).
+  // Every shard of the last listing, open or closed (bounded by what Kinesis keeps within retention), and
+  // the shards open at the listing before (a record may have been stored on one of them since).
   private listed = new Map<string, ShardRange>();
   private pending: Promise<void> | undefined;
   private readonly backoff: GrowingBackoff;
@@ -81,6 +102,11 @@ export class ShardMap {
    * cannot call ListShards in a loop.
    */
   retryAt = 0;
+  /** When the last listing succeeded (epoch ms; 0 before the first). */
+  listedAt = 0;
+  // Whether Kinesis has answered any call of this map: before that, some failures mean the client cannot
+  // reach it at all (see `ClassifyContext.firstContact`).
+  private answered = false;
 
   constructor(private readonly options: ShardMapOptions) {
     this.backoff = new GrowingBackoff(options.minDelayMs, options.maxDelayMs);
@@ -148,11 +174,12 @@ export class ShardMap {
   /**
    * Loads the map again. Concurrent calls share one listing. Retriable failures (throttling, 5xx, timeouts)
    * are retried with backoff until `deadline` (epoch ms); then, or at once for a non-retriable failure
-   * (AccessDenied, ResourceNotFound), the promise rejects with `ShardMapError`.
+   * (AccessDenied, ResourceNotFound, no credentials), the promise rejects with `ShardMapError`. Every failed
+   * try is reported to `onTryFailed` as it happens.
    */
-  refresh(deadline: number): Promise<void> {
+  refresh(deadline: number, scope: ListingScope = 'open'): Promise<void> {
     if (this.pending === undefined) {
-      this.pending = this.load(deadline).finally(() => {
+      this.pending = this.load(deadline, scope).finally(() => {
         this.pending = undefined;
       });
     }
@@ -169,6 +196,7 @@ export class ShardMap {
    * tests). Ranges need not be sorted.
    */
   replace(ranges: readonly ShardRange[], closed: readonly ShardRange[] = []): void {
+    const before = this.ranges;
     const sorted = [...ranges].sort((a, b) =>
       a.startingHashKey < b.startingHashKey ? -1 : a.startingHashKey > b.startingHashKey ? 1 : 0,
     );
@@ -176,35 +204,37 @@ export class ShardMap {
     this.starts = sorted.map((range) => range.startingHashKey);
     this.startWords = toWords(this.starts);
     this.endWords = toWords(sorted.map((range) => range.endingHashKey));
-    this.listed = new Map([...closed, ...sorted].map((range) => [range.shardId, range]));
+    this.listed = new Map([...before, ...closed, ...sorted].map((range) => [range.shardId, range]));
     this.version += 1;
   }
 
-  private async load(deadline: number): Promise<void> {
+  private async load(deadline: number, scope: ListingScope): Promise<void> {
     for (;;) {
       try {
         if (this.options.describeStream === true && this.limits === undefined) {
           this.limits = await this.describe();
         }
-        const { open, closed } = await this.list();
+        const { open, closed } = await this.list(scope);
         this.backoff.succeed();
         this.retryAt = 0;
+        this.listedAt = Date.now();
         this.replace(open, closed);
         return;
       } catch (error) {
         const classified =
           error instanceof ShardMapError
-            ? { code: error.serviceCode, message: error.message, retriable: error.retriable }
-            : classifyError(error);
+            ? error.classified
+            : classifyError(error, { firstContact: !this.answered });
+        this.options.onTryFailed?.(classified);
         const delay = this.backoff.fail();
         if (!classified.retriable || Date.now() + delay >= deadline || this.abort.signal.aborted) {
           this.retryAt = Date.now() + delay;
-          throw new ShardMapError(classified.code, classified.message, classified.retriable, error);
+          throw error instanceof ShardMapError ? error : new ShardMapError(classified, error);
         }
         await sleep(delay, this.abort.signal);
         if (this.abort.signal.aborted) {
           this.retryAt = Date.now() + delay;
-          throw new ShardMapError(classified.code, 'shard map refresh stopped', classified.retriable, error);
+          throw new ShardMapError({ ...classified, message: 'shard map refresh stopped' }, error);
         }
       }
     }
@@ -222,6 +252,7 @@ export class ShardMap {
         new DescribeStreamSummaryCommand({ StreamName: streamName, StreamARN: streamARN }),
         { abortSignal: AbortSignal.timeout(requestTimeoutMs) },
       );
+      this.answered = true;
       const kib: unknown = (response.StreamDescriptionSummary as { MaxRecordSizeInKiB?: unknown } | undefined)
         ?.MaxRecordSizeInKiB;
       if (typeof kib === 'number' && Number.isInteger(kib) && kib > 0) {
@@ -231,29 +262,34 @@ export class ShardMap {
       // No MaxRecordSizeInKiB: a stream (or an SDK, or an emulator) from before large records, at 1 MiB.
       return { maxRecordBytes: DEFAULT_MAX_RECORD_BYTES, assumedBecause: undefined };
     } catch (error) {
-      const classified = classifyError(error);
-      if (classified.retriable) throw error;
+      const classified = classifyError(error, { firstContact: !this.answered });
+      // A client that cannot reach Kinesis fails the listing the same way: report that, not a default size.
+      if (classified.retriable || classified.configuration === true) throw error;
       return { maxRecordBytes: DEFAULT_MAX_RECORD_BYTES, assumedBecause: classified.code };
     }
   }
 
-  /** Every shard within retention (ListShards' default filter, FROM_TRIM_HORIZON), open and closed apart. */
-  private async list(): Promise<{ open: ShardRange[]; closed: ShardRange[] }> {
+  /**
+   * The shards of `scope`, open and closed apart: ListShards, paginated (the only ListShards loop of this
+   * package). The filter goes with the first page only; a NextToken carries the stream and the filter.
+   */
+  private async list(scope: ListingScope): Promise<{ open: ShardRange[]; closed: ShardRange[] }> {
     const { client, streamName, streamARN, requestTimeoutMs } = this.options;
     const open: ShardRange[] = [];
     const closed: ShardRange[] = [];
+    const first: ListShardsCommandInput = { StreamName: streamName, StreamARN: streamARN };
+    if (scope === 'open') first.ShardFilter = { Type: 'AT_LATEST' };
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      // With NextToken, ListShards refuses StreamName: the token carries it.
-      const input: ListShardsCommandInput =
-        nextToken === undefined ? { StreamName: streamName, StreamARN: streamARN } : { NextToken: nextToken };
+      const input: ListShardsCommandInput = nextToken === undefined ? first : { NextToken: nextToken };
       const response = await client.send(new ListShardsCommand(input), {
         abortSignal: AbortSignal.timeout(requestTimeoutMs),
       });
+      this.answered = true;
       for (const shard of response.Shards ?? []) {
         const range = toRange(shard);
         if (range === undefined) continue;
-        // A closed shard has an ending sequence number.
+        // A closed shard has an ending sequence number (an emulator may list one despite AT_LATEST).
         if (shard.SequenceNumberRange?.EndingSequenceNumber === undefined) open.push(range);
         else closed.push(range);
       }
@@ -264,9 +300,11 @@ export class ShardMap {
       }
     }
     throw new ShardMapError(
-      'TooManyPages',
-      `ListShards returned more than ${MAX_PAGES} pages`,
-      false,
+      {
+        code: 'TooManyPages',
+        message: `ListShards returned more than ${MAX_PAGES} pages`,
+        retriable: false,
+      },
       undefined,
     );
   }
@@ -315,9 +353,7 @@ function checkCoverage(ranges: ShardRange[]): void {
   }
   if (sorted.length === 0 || expected !== MAX_HASH_KEY + 1n) {
     throw new ShardMapError(
-      'IncompleteShardMap',
-      'open shards do not cover the hash key space',
-      true,
+      { code: 'IncompleteShardMap', message: 'open shards do not cover the hash key space', retriable: true },
       undefined,
     );
   }

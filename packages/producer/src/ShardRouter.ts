@@ -4,14 +4,18 @@ import type { ClassifiedError } from './errors.js';
 import type { MetricsRecorder } from './metrics.js';
 import { type PendingRecord, retryStateOf } from './PendingRecord.js';
 import { ShardBuffer } from './ShardBuffer.js';
-import { ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
+import { type ListingScope, ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
 import type { ShardRange } from './types.js';
 
 // Scratch for the hash key of the record being routed (routing is synchronous, so one suffices).
 const hashWords = new Uint32Array(4);
 
-/** Why the shard map is (re)loaded. */
-export type RefreshReason = 'initial' | 'wrongShard';
+/**
+ * Why the shard map is (re)loaded: the first records (`initial`), an answer from an unpredicted shard
+ * (`wrongShard`), its age while records flow (`periodic`), or records about to go out from a map nothing has
+ * confirmed for `shardMapRefreshIntervalMs` (`stale`: they wait for the listing).
+ */
+export type RefreshReason = 'initial' | 'wrongShard' | 'periodic' | 'stale';
 
 // A record inside an aggregate that Kinesis stored on a shard other than the predicted one (the map was
 // stale). Whether that shard owns the record's own hash key is known only once the map is fresh again.
@@ -30,7 +34,8 @@ export interface RouterHost {
   /** A parked record is settled or back in a buffer: it no longer counts as in flight (ordered mode). */
   unparked(record: PendingRecord): void;
   mapLoaded(reason: RefreshReason, shards: readonly ShardRange[]): void;
-  mapFailed(errorCode: string, retriable: boolean): void;
+  /** A try of a listing failed (reported at once, not when the listing gives up). */
+  mapFailed(error: ClassifiedError): void;
   /** A bug in handling a listing's outcome: reported, never thrown from the promise callback. */
   internalError?(error: unknown): void;
   wakeSoon(): void;
@@ -40,6 +45,8 @@ export interface RouterHost {
 /** Settings of a `ShardRouter`. */
 export interface RouterOptions extends ShardMapOptions {
   recordTtlMs: number;
+  /** Age at which the map is listed again while records flow, and after which an unconfirmed map is stale. */
+  refreshIntervalMs: number;
   reshardResend: 'outOfRange' | 'wholeAggregate';
   recorder: MetricsRecorder;
 }
@@ -63,12 +70,18 @@ export class ShardRouter {
   // The last listing failed for good (AccessDenied, stream not found): records put before its backoff ends
   // fail with it at once instead of each starting a ListShards call.
   private mapFailure: { error: ClassifiedError; cause: unknown } | undefined;
+  /** The last failed try of a listing since the last success: why unrouted records could not be sent. */
+  lastMapError: ClassifiedError | undefined;
+  // When a PutRecords answer last showed the map right (every entry on its predicted shard), epoch ms.
+  private confirmedAt = 0;
+  // Sends wait for a listing under way because the map was stale (see `holdsSends`).
+  private holding = false;
 
   constructor(
     private readonly options: RouterOptions,
     private readonly host: RouterHost,
   ) {
-    this.shardMap = new ShardMap(options);
+    this.shardMap = new ShardMap({ ...options, onTryFailed: (error) => this.onTryFailed(error) });
   }
 
   /** The buffer a record waits in: its shard's, or the unrouted one while no map is loaded. */
@@ -84,7 +97,30 @@ export class ShardRouter {
     return buffer;
   }
 
-  /** Called on every tick: loads a first map for unrouted records, or starts a refresh that had to wait. */
+  /**
+   * Whether records must not go out now: the map was stale (unconfirmed for `refreshIntervalMs`, e.g. after
+   * the producer idled while another process resharded) and its listing is under way. Bounded: the first
+   * failed try ends the wait (the old map is used; wrong-shard answers still correct it).
+   */
+  holdsSends(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * A PutRecords answer to a request built from map `requestMapVersion`: a wrong-shard answer refreshes the
+   * map (see {@link onWrongShard}); a right one confirms the current map, which then needs no listing before
+   * the next send.
+   */
+  onAnswered(requestMapVersion: number, wrongShard: boolean): void {
+    if (wrongShard) this.onWrongShard(requestMapVersion);
+    else if (requestMapVersion === this.shardMap.version) this.confirmedAt = Date.now();
+  }
+
+  /**
+   * Called on every tick: loads a first map for unrouted records, starts a refresh that had to wait, and
+   * lists the shards again when the map is older than `refreshIntervalMs` while records wait to be sent
+   * (an idle producer lists nothing).
+   */
   upkeep(now: number): void {
     // Normally empty once a map is loaded; not so if handling the load failed (see `guarded`): route them now.
     if (this.unrouted.length > 0 && this.shardMap.ready && !this.refreshing) {
@@ -99,6 +135,21 @@ export class ShardRouter {
       }
     }
     if (this.refreshWanted !== undefined) this.refresh(this.refreshWanted);
+    const map = this.shardMap;
+    if (
+      map.ready &&
+      !this.refreshing &&
+      now - map.listedAt >= this.options.refreshIntervalMs &&
+      this.hasBuffered()
+    ) {
+      const stale = now - Math.max(map.listedAt, this.confirmedAt) >= this.options.refreshIntervalMs;
+      if (this.refresh(stale ? 'stale' : 'periodic') && stale) this.holding = true;
+    }
+  }
+
+  private hasBuffered(): boolean {
+    for (const buffer of this.buffers.values()) if (buffer.length > 0) return true;
+    return false;
   }
 
   /** Holds a record stored in a misrouted aggregate until a fresh map tells whether its shard owns it. */
@@ -146,28 +197,55 @@ export class ShardRouter {
     return key >= range.startingHashKey && key <= range.endingHashKey;
   }
 
-  private refresh(reason: RefreshReason): void {
-    if (this.refreshing || (reason === 'initial' && this.shardMap.ready)) return;
+  /** Starts a listing; false when none started (one is under way, or a failed one's backoff runs). */
+  private refresh(reason: RefreshReason, scope: ListingScope = 'open'): boolean {
+    if (this.refreshing || (reason === 'initial' && this.shardMap.ready)) return false;
     const retryAt = this.shardMap.retryAt;
     if (Date.now() < retryAt) {
       // A listing failed moments ago: try again when its backoff ends, not in a loop of ListShards calls.
       if (this.refreshWanted !== 'wrongShard') this.refreshWanted = reason;
       this.host.wakeAt(retryAt);
-      return;
+      return false;
     }
     this.refreshWanted = undefined;
     this.mapFailure = undefined;
     this.refreshing = true;
-    this.shardMap.refresh(Date.now() + this.options.recordTtlMs).then(
+    // Records wait for the first map and for wrong-shard corrections up to their TTL; a routine listing
+    // gives up sooner (the current map still routes meanwhile).
+    const patient = reason === 'initial' || reason === 'wrongShard';
+    const budget = patient ? this.options.recordTtlMs : this.options.requestTimeoutMs;
+    this.shardMap.refresh(Date.now() + budget, scope).then(
       () => {
         this.refreshing = false;
-        this.guarded(() => this.onLoaded(reason));
+        this.holding = false;
+        this.guarded(() => this.onLoaded(reason, scope));
       },
       (error: unknown) => {
         this.refreshing = false;
+        this.releaseHold();
         this.guarded(() => this.onFailed(error));
       },
     );
+    return true;
+  }
+
+  /** Reports a failed try of a listing at once (runs inside the listing's promise: never throws). */
+  private onTryFailed(error: ClassifiedError): void {
+    this.lastMapError = error;
+    this.releaseHold();
+    this.guarded(() => this.host.mapFailed(error));
+  }
+
+  /**
+   * Ends a wait for a stale map's listing after its first failed try (the listing goes on in the background):
+   * records wait for one ListShards call at most, then the old map routes them, and the map counts as
+   * confirmed for another interval so they are not held again at once.
+   */
+  private releaseHold(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.confirmedAt = Date.now();
+    this.host.wakeSoon();
   }
 
   // These run in a promise callback: an error there would be an unhandled rejection, which ends the process.
@@ -181,7 +259,8 @@ export class ShardRouter {
     }
   }
 
-  private onLoaded(reason: RefreshReason): void {
+  private onLoaded(reason: RefreshReason, scope: ListingScope): void {
+    this.lastMapError = undefined;
     this.host.mapLoaded(reason, this.shardMap.shards);
     // Re-route everything buffered: a reshard moves hash ranges to new shards.
     const all = this.unrouted.removeAll();
@@ -189,6 +268,11 @@ export class ShardRouter {
     all.sort((a, b) => a.seq - b.seq);
     this.buffers = new Map();
     this.reroute(all);
+    if (scope === 'open' && this.parked.some((p) => this.shardMap.rangeOf(p.shardId) === undefined)) {
+      // A parked record's shard opened and closed between two listings of open shards: only a listing of
+      // every shard within retention knows its range, which judges the record.
+      if (this.refresh('wrongShard', 'all')) return;
+    }
     this.settleParked(false);
     this.host.wakeSoon();
   }
@@ -199,15 +283,17 @@ export class ShardRouter {
   }
 
   private onFailed(error: unknown): void {
-    const code = error instanceof ShardMapError ? error.serviceCode : 'UnknownError';
-    const retriable = error instanceof ShardMapError ? error.retriable : true;
-    this.host.mapFailed(code, retriable);
-    if (!retriable) {
-      // Without a map nothing can be routed: fail fast what waits for one (AccessDenied, stream not found),
-      // and what is put until the next listing may start.
-      const message = error instanceof Error ? error.message : String(error);
-      this.mapFailure = { error: { code, message, retriable }, cause: error };
-      this.host.failAll(this.unrouted.removeAll(), this.mapFailure.error, error);
+    // Every try was reported as it failed (`onTryFailed`); here only what the final failure decides.
+    const classified: ClassifiedError =
+      error instanceof ShardMapError
+        ? error.classified
+        : { code: 'UnknownError', message: String(error), retriable: true, cause: error };
+    if (!classified.retriable) {
+      // Without a map nothing can be routed: fail fast what waits for one (AccessDenied, stream not found,
+      // no credentials), and what is put until the next listing may start.
+      const cause = classified.cause ?? error;
+      this.mapFailure = { error: classified, cause };
+      this.host.failAll(this.unrouted.removeAll(), classified, cause);
     }
     // Parked records are stored; without a fresh map their shard's ownership cannot be checked, so they are
     // reported where Kinesis put them.

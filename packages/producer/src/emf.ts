@@ -16,7 +16,7 @@ export type { EmfExport, EmfExportOptions, MetricsExport } from '@shardline/tele
  * Writes the producer's metrics (the KPL's names, dimension `StreamName`, plus `ShardId` or `ErrorCode` where
  * they apply) as CloudWatch Embedded Metric Format JSON lines every `intervalMs`, to stdout by default:
  * `const metrics = exportToEmf(producer);` ... `metrics.stop()` writes the last report and stops.
- * @throws ConfigurationError (code `INVALID_OPTIONS`) for an invalid option.
+ * @throws ConfigurationError (code `CONFIGURATION`) for an invalid option.
  */
 export function exportToEmf(producer: KinesisProducer, options?: EmfExportOptions): EmfExport {
   if (typeof (producer as Partial<KinesisProducer> | null)?.metrics !== 'function') {

@@ -12,10 +12,19 @@ export interface ProducerEvents {
   throttled: [{ shardId: string; rateLimit: number }];
   /** Records failed (their `put` rejected), with the error code. */
   recordsFailed: [{ code: string; serviceCode?: string | undefined; userRecords: number }];
-  /** A new shard map was loaded. `reason`: `initial` or `wrongShard` (a reshard was detected). */
-  shardMapRefreshed: [{ reason: 'initial' | 'wrongShard'; shards: number }];
-  /** A shard map load failed; records waiting for it stay buffered until their TTL. */
-  shardMapRefreshFailed: [{ errorCode: string; retriable: boolean }];
+  /**
+   * A new shard map was loaded. `reason`: `initial`, `wrongShard` (a reshard was detected), `periodic` (the
+   * map reached `shardMapRefreshIntervalMs` while records flowed) or `stale` (records waited for it: nothing
+   * had confirmed the map for that long, e.g. after an idle period).
+   */
+  shardMapRefreshed: [{ reason: 'initial' | 'wrongShard' | 'periodic' | 'stale'; shards: number }];
+  /**
+   * A try of a shard map listing failed, reported at once (not when its retries give up). Retriable
+   * failures are tried again with backoff while records wait (up to their TTL); a non-retriable one fails
+   * the records waiting for a map, with `ConfigurationError` when `configuration` (no credentials, no region,
+   * an endpoint that does not speak the client's protocol).
+   */
+  shardMapRefreshFailed: [{ errorCode: string; retriable: boolean; message: string; configuration: boolean }];
   /** Buffer space was freed after `put` had been refused or `waitForCapacity` had to wait. */
   drain: [];
   /** Something the operator should know (for example an SDK client that retries on its own). */

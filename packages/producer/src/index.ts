@@ -3,6 +3,7 @@ export {
   BufferFullError,
   ConfigurationError,
   ExpiredError,
+  InvalidOptionsError,
   ProducerClosedError,
   ProducerError,
   type ProducerErrorCode,

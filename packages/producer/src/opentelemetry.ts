@@ -18,7 +18,7 @@ export type { OpenTelemetryExportOptions } from '@shardline/telemetry/openteleme
  * where they apply) through OpenTelemetry: observable counters and gauges read from `metrics()` at each
  * collection, histograms of every PutRecords call. `exportToOpenTelemetry(producer)` uses the global meter
  * provider; `stop()` removes the callbacks and listeners.
- * @throws ConfigurationError (code `INVALID_OPTIONS`) for an invalid option.
+ * @throws ConfigurationError (code `CONFIGURATION`) for an invalid option.
  */
 export function exportToOpenTelemetry(
   producer: KinesisProducer,

@@ -151,6 +151,16 @@ export interface ProducerOptions {
    */
   shardMapRefreshMaxDelayMs?: number | undefined;
   /**
+   * Age at which the shard map is listed again (ListShards with ShardFilter AT_LATEST: the open shards only,
+   * cheap however long the stream's history) while records flow, so reshards made by others (UpdateShardCount,
+   * SplitShard, on-demand streams scaling on their own) are followed before any record goes to a closed shard.
+   * A map nothing has confirmed for this long (no PutRecords answer showed it right, e.g. after an idle
+   * period) is stale: records wait for the listing before going out. An idle producer lists nothing.
+   * 1,000 to 86,400,000 ms.
+   * @defaultValue `60_000`
+   */
+  shardMapRefreshIntervalMs?: number | undefined;
+  /**
    * Where diagnostics go. Payloads and credentials are never logged.
    * @defaultValue `undefined` (nothing is logged)
    */
@@ -188,6 +198,7 @@ export interface ResolvedOptions {
   failIfThrottled: boolean;
   shardMapRefreshMinDelayMs: number;
   shardMapRefreshMaxDelayMs: number;
+  shardMapRefreshIntervalMs: number;
   logger: ProducerLogger | undefined;
 }
 
@@ -314,6 +325,13 @@ export function resolveOptions(options: ProducerOptions): ResolvedOptions {
       30_000,
       shardMapRefreshMinDelayMs,
       600_000,
+    ),
+    shardMapRefreshIntervalMs: integer(
+      'shardMapRefreshIntervalMs',
+      options.shardMapRefreshIntervalMs,
+      60_000,
+      1_000,
+      86_400_000,
     ),
     logger,
   };

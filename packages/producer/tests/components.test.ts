@@ -59,6 +59,7 @@ describe('options', () => {
       failIfThrottled: false,
       shardMapRefreshMinDelayMs: 1_000,
       shardMapRefreshMaxDelayMs: 30_000,
+      shardMapRefreshIntervalMs: 60_000,
       logger: undefined,
     });
   });
@@ -85,6 +86,41 @@ describe('classifyError', () => {
     expect(classifyError(serviceError('AccessDeniedException', 400, 'client')).retriable).toBe(false);
     expect(classifyError(serviceError('ResourceNotFoundException', 400, 'client')).retriable).toBe(false);
     expect(classifyError(serviceError('KMSAccessDeniedException', 400, 'client')).retriable).toBe(false);
+  });
+
+  it('names configuration problems no retry can fix, keeping the error as cause', () => {
+    const noCredentials = Object.assign(new Error('Could not load credentials from any providers'), {
+      name: 'CredentialsProviderError',
+    });
+    expect(classifyError(noCredentials)).toMatchObject({
+      code: 'CredentialsProviderError',
+      retriable: false,
+      configuration: true,
+      cause: noCredentials,
+    });
+    expect(classifyError(new Error('Region is missing'))).toMatchObject({
+      code: 'MissingRegion',
+      retriable: false,
+      configuration: true,
+    });
+    const invalidUrl = Object.assign(new TypeError('Invalid URL'), { code: 'ERR_INVALID_URL' });
+    expect(classifyError(invalidUrl)).toMatchObject({ code: 'InvalidEndpoint', configuration: true });
+    // An HTTP/2 protocol error before any answer: the endpoint does not speak HTTP/2.
+    const protocol = Object.assign(new Error('Protocol error'), { code: 'ERR_HTTP2_ERROR', $metadata: {} });
+    expect(classifyError(protocol, { firstContact: true })).toMatchObject({
+      code: 'ProtocolMismatch',
+      retriable: false,
+      configuration: true,
+    });
+    expect(classifyError(protocol, { firstContact: true }).message).toMatch(/NodeHttpHandler/);
+    // The SDK's own classification: an HTTP/2 stream cancelled because the connection was refused.
+    const cancelled = Object.assign(new Error('The pending stream has been canceled'), {
+      code: 'ERR_HTTP2_STREAM_CANCEL',
+      cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+    });
+    expect(classifyError(cancelled).retriable).toBe(true);
+    expect(classifyError(cancelled).configuration).toBeUndefined();
+    expect(classifyError(serviceError('TooManyRequestsException', 429, 'client')).retriable).toBe(true);
   });
 });
 
@@ -116,7 +152,7 @@ describe('ShardMap', () => {
     const fake = new FakeKinesis(evenShards(2));
     fake.split('shardId-000000000000', ['shardId-000000000002', 'shardId-000000000003']);
     const map = new ShardMap(options(fake));
-    await map.refresh(Date.now() + 1_000);
+    await map.refresh(Date.now() + 1_000, 'all');
     expect(map.shards.map((s) => s.shardId)).toEqual([
       'shardId-000000000002',
       'shardId-000000000003',
@@ -131,6 +167,30 @@ describe('ShardMap', () => {
     });
     expect(map.rangeOf('shardId-000000000003')?.endingHashKey).toBe(parent?.end);
     expect(map.rangeOf('shardId-000000000009')).toBeUndefined();
+  });
+
+  it('lists only the open shards by default (AT_LATEST), remembering those open at the listing before', async () => {
+    const fake = new FakeKinesis(evenShards(2));
+    const map = new ShardMap(options(fake));
+    await map.refresh(Date.now() + 1_000);
+    fake.split('shardId-000000000000', ['shardId-000000000002', 'shardId-000000000003']);
+    fake.split('shardId-000000000002', ['shardId-000000000004', 'shardId-000000000005']);
+    const calls = fake.listCalls;
+    await map.refresh(Date.now() + 1_000);
+    // Four open shards in pages of two: two calls, none spent on the three closed shards.
+    expect(fake.listCalls - calls).toBe(2);
+    expect(map.shards.map((s) => s.shardId)).toEqual([
+      'shardId-000000000004',
+      'shardId-000000000005',
+      'shardId-000000000003',
+      'shardId-000000000001',
+    ]);
+    // Open at the listing before: its range still judges records stored on it since.
+    expect(map.rangeOf('shardId-000000000000')?.endingHashKey).toBe(evenShards(2)[0]?.end);
+    // Opened and closed between the two listings: only a listing of every shard knows it.
+    expect(map.rangeOf('shardId-000000000002')).toBeUndefined();
+    await map.refresh(Date.now() + 1_000, 'all');
+    expect(map.rangeOf('shardId-000000000002')?.startingHashKey).toBe(0n);
   });
 
   it('retries a listing with a gap, then gives up at the deadline', async () => {

@@ -94,9 +94,9 @@ describe('exportToOpenTelemetry (producer)', () => {
     }
   });
 
-  it('validates its options with ConfigurationError (INVALID_OPTIONS)', async () => {
+  it('validates its options with ConfigurationError (CONFIGURATION)', async () => {
     const producer = new KinesisProducer({ client: stack.kinesis, streamName: 'never-used' });
-    const invalid = { code: 'INVALID_OPTIONS', name: 'ConfigurationError' };
+    const invalid = { code: 'CONFIGURATION', name: 'ConfigurationError' };
     expect(() => exportToOpenTelemetry(producer, { meter: {} as never })).toThrow(
       expect.objectContaining(invalid),
     );

@@ -104,6 +104,30 @@ describe('KinesisProducer robustness', () => {
     await p.close();
   });
 
+  it('a stale map whose listing fails holds records for one try only, then the old map routes them', async () => {
+    const fake = new FakeKinesis(evenShards(2));
+    const p = producer(fake, {
+      shardMapRefreshIntervalMs: 1_000,
+      shardMapRefreshMinDelayMs: 60_000,
+      shardMapRefreshMaxDelayMs: 60_000,
+    });
+    const failures: string[] = [];
+    const refreshes: string[] = [];
+    p.on('shardMapRefreshFailed', ({ errorCode }) => failures.push(errorCode));
+    p.on('shardMapRefreshed', ({ reason }) => refreshes.push(reason));
+    await p.put({ partitionKey: 'k', data: 'before' });
+    const listings = fake.listCalls;
+    fake.listFault = () => serviceError('LimitExceededException', 400, 'client');
+    // Idle past the interval: the map is stale, the next record waits for a listing, which fails.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const result = await p.put({ partitionKey: 'k', data: 'after' });
+    expect(result.attempts).toHaveLength(1);
+    expect(fake.listCalls).toBe(listings + 1);
+    expect(failures).toEqual(['LimitExceededException']);
+    expect(refreshes).toEqual(['initial']);
+    await p.close();
+  });
+
   it('does not keep an abort listener per capacity wait on a long-lived signal', async () => {
     const fake = new FakeKinesis();
     const p = producer(fake, { maxBufferedRecords: 1 });

@@ -134,7 +134,13 @@ describe('ShardRouter.route', () => {
   };
   function router(ranges: ShardRange[]): ShardRouter {
     const result = new ShardRouter(
-      { ...mapOptions, recordTtlMs: 1_000, reshardResend: 'outOfRange', recorder: new MetricsRecorder() },
+      {
+        ...mapOptions,
+        recordTtlMs: 1_000,
+        refreshIntervalMs: 60_000,
+        reshardResend: 'outOfRange',
+        recorder: new MetricsRecorder(),
+      },
       host,
     );
     result.shardMap.replace(ranges);

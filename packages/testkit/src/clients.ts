@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler, type NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 
 /** Where a running local stack listens. Plain data, so vitest can hand it from globalSetup to tests. */
@@ -42,6 +42,30 @@ export const LOCAL_HTTP_TIMEOUTS = {
 /** A plain HTTP/1.1 handler with {@link LOCAL_HTTP_TIMEOUTS}, any of them overridden by `options`. */
 export function localRequestHandler(options: NodeHttpHandlerOptions = {}): NodeHttpHandler {
   return new NodeHttpHandler({ ...LOCAL_HTTP_TIMEOUTS, ...options });
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * A KinesisClient with the SDK's default request handler: `NodeHttp2Handler` (HTTP/2 with prior knowledge
+ * on an `http://` endpoint), as production clients have and as SubscribeToShard needs; dummy credentials.
+ * For the Kinesis simulator, which serves HTTP/2 (kinesis-local's larger responses fail over HTTP/2).
+ * Throws a `CONFIGURATION` error for an endpoint that is not on loopback: tests never leave the machine.
+ */
+export function createHttp2KinesisClient(
+  config: Partial<KinesisClientConfig> & { endpoint: string; region: string },
+): KinesisClient {
+  const host = new URL(config.endpoint).hostname;
+  if (!LOOPBACK_HOSTS.has(host)) {
+    throw Object.assign(
+      new Error(`createHttp2KinesisClient: ${config.endpoint} is not a loopback endpoint`),
+      {
+        code: 'CONFIGURATION',
+        retriable: false,
+      },
+    );
+  }
+  return new KinesisClient({ credentials: LOCAL_CREDENTIALS, ...config });
 }
 
 /**

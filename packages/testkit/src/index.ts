@@ -1,5 +1,6 @@
 export {
   connectLocalStack,
+  createHttp2KinesisClient,
   LOCAL_CREDENTIALS,
   LOCAL_HTTP_TIMEOUTS,
   type LocalStackClients,
@@ -23,6 +24,11 @@ export {
   MAX_FAULT_DELAY_MS,
   type PutRecordsEntryFaults,
   type ServiceErrorAction,
+  type SubscriptionCall,
+  type SubscriptionFault,
+  type SubscriptionFaultPlan,
+  type SubscriptionFaultRule,
+  SubscriptionFaults,
   seededRandom,
 } from './faults/index.js';
 export {
@@ -35,17 +41,22 @@ export { freeLoopbackPort } from './ports.js';
 export { isProcessAlive } from './processes.js';
 export {
   type AcceptedEntry,
+  type ConsumerStatus,
   type EntryLogOptions,
   evenHashRanges,
+  type FanOutOptions,
+  type FanOutStats,
   type KinesisSimulator,
   type KinesisSimulatorOptions,
   MAX_HASH_KEY,
   partitionKeyHash,
+  type ReadLimits,
   type RequestLimits,
   type ShardLimits,
   type SimulatedShardInfo,
   SimulatorError,
   type SimulatorStats,
+  type SubscriptionInfo,
   startKinesisSimulator,
 } from './simulator/index.js';
 export {

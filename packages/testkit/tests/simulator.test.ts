@@ -4,11 +4,13 @@ import {
   InvalidArgumentException,
   type KinesisClient,
   ListShardsCommand,
+  MergeShardsCommand,
   ProvisionedThroughputExceededException,
   PutRecordCommand,
   PutRecordsCommand,
   type PutRecordsRequestEntry,
   ResourceNotFoundException,
+  SplitShardCommand,
   ValidationException,
 } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -301,6 +303,49 @@ describe('Kinesis simulator through the real KinesisClient', () => {
     expect(() => sim.splitShard('resharded', left)).toThrow(/no open shard/);
   });
 
+  it('splits and merges over the wire (SplitShard, MergeShards), by name or ARN, with the service errors', async () => {
+    sim.createStream('wire', 2);
+    const arn = `arn:aws:kinesis:${sim.region}:000000000000:stream/wire`;
+    const middle = (MAX_HASH_KEY + 1n) / 4n;
+    await client.send(
+      new SplitShardCommand({
+        StreamARN: arn,
+        ShardToSplit: 'shardId-000000000000',
+        NewStartingHashKey: String(middle),
+      }),
+    );
+    await client.send(
+      new MergeShardsCommand({
+        StreamName: 'wire',
+        ShardToMerge: 'shardId-000000000003',
+        AdjacentShardToMerge: 'shardId-000000000001',
+      }),
+    );
+    const shards = sim.shards('wire');
+    expect(shards.filter((s) => s.open).map((s) => [s.shardId, s.startingHashKey])).toEqual([
+      ['shardId-000000000002', 0n],
+      ['shardId-000000000004', middle],
+    ]);
+    await expect(
+      client.send(
+        new SplitShardCommand({
+          StreamName: 'wire',
+          ShardToSplit: 'shardId-000000000000',
+          NewStartingHashKey: '1',
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(
+      client.send(
+        new SplitShardCommand({
+          StreamName: 'wire',
+          ShardToSplit: 'shardId-000000000002',
+          NewStartingHashKey: '0',
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentException' });
+  });
+
   it('answers unknown operations and bad JSON like the service', async () => {
     const call = (target: string, body: string) =>
       fetch(sim.endpoint, {
@@ -308,7 +353,7 @@ describe('Kinesis simulator through the real KinesisClient', () => {
         headers: { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.1' },
         body,
       });
-    const unknown = await call('Kinesis_20131202.GetRecords', '{}');
+    const unknown = await call('Kinesis_20131202.DeleteStream', '{}');
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toMatchObject({ __type: 'UnknownOperationException' });
     const bad = await call('Kinesis_20131202.PutRecords', '{nope');

@@ -10,3 +10,10 @@ export type { FaultController, FaultCounters } from './inject.js';
 export { injectKinesisFaults, type KinesisFaultPlan, type PutRecordsEntryFaults } from './kinesis.js';
 export { seededRandom } from './prng.js';
 export { FaultPlanError, type FaultRule } from './rules.js';
+export {
+  type SubscriptionCall,
+  type SubscriptionFault,
+  type SubscriptionFaultPlan,
+  type SubscriptionFaultRule,
+  SubscriptionFaults,
+} from './subscriptions.js';

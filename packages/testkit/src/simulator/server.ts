@@ -1,123 +1,48 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import { LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
-import { type AcceptedEntry, EntryLog, type EntryLogOptions } from './EntryLog.js';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { createHttp2KinesisClient, LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
+import { SubscriptionFaultPlanner } from '../faults/subscriptions.js';
+import { ConsumerRegistry } from './ConsumerRegistry.js';
+import {
+  type ConsumerContext,
+  deregisterStreamConsumer,
+  describeStreamConsumer,
+  listStreamConsumers,
+  registerStreamConsumer,
+} from './consumers.js';
+import { EntryLog } from './EntryLog.js';
+import { SubscriptionHub } from './fanout/SubscriptionHub.js';
 import { parseExplicitHashKey } from './hashKeys.js';
 import { listShards } from './listShards.js';
-import {
-  ApiError,
-  describeStreamSummary,
-  putRecord,
-  putRecords,
-  type RequestLimits,
-  type SimulatorState,
-} from './operations.js';
-import type { ShardLimits } from './ShardWindow.js';
+import { ApiError, describeStreamSummary, putRecord, putRecords, type SimulatorState } from './operations.js';
+import { getRecords, getShardIterator } from './reads.js';
+import { describeStream, mergeShards, splitShard } from './resharding.js';
 import { SequenceNumbers, SimulatedStream, SimulatorError } from './SimulatedStream.js';
+import { checkRange, fanOutSettings, shardSetup } from './settings.js';
+import { listenBoth, type Response, type Transport, type TransportRequest } from './transport.js';
+import type { KinesisSimulator, KinesisSimulatorOptions } from './types.js';
 
-/** Options for {@link startKinesisSimulator}. */
-export interface KinesisSimulatorOptions {
-  /** Streams that exist from the start. @defaultValue `[]` */
-  streams?: ReadonlyArray<{
-    streamName: string;
-    shardCount: number;
-    /** The stream's maximum record size (as UpdateMaxRecordSize sets it), 1,024 to 10,240. */
-    maxRecordSizeInKiB?: number;
-  }>;
-  /**
-   * Per-shard write limits over a sliding window, or `false` for none (CPU benchmarks).
-   * @defaultValue `{ recordsPerSecond: 1_000, bytesPerSecond: 1_048_576, windowMs: 1_000 }`
-   */
-  shardLimits?: ShardLimits | false;
-  /**
-   * PutRecords / PutRecord request limits (always enforced). A stream whose maximum record size is above
-   * 1 MiB takes requests of up to 10 MiB. @defaultValue the service's: 500, 5 MiB, 1 MiB
-   */
-  requestLimits?: RequestLimits;
-  /** What to remember of accepted entries. @defaultValue every entry with its data, up to 200,000 */
-  log?: EntryLogOptions;
-  /** Region put into ARNs and clients. @defaultValue `'us-east-1'` */
-  region?: string;
-  /** Account id put into ARNs and messages. @defaultValue `'000000000000'` */
-  account?: string;
-  /** Clock (ms) of the sliding windows; tests may pass a fake one. @defaultValue `performance.now` */
-  now?: () => number;
-  /** Largest request body accepted; larger ones get a 413 and the connection closes. @defaultValue `16_777_216` */
-  maxBodyBytes?: number;
-}
-
-/** A snapshot of one simulated shard. */
-export interface SimulatedShardInfo {
-  shardId: string;
-  parentShardId: string | undefined;
-  adjacentParentShardId: string | undefined;
-  startingHashKey: bigint;
-  endingHashKey: bigint;
-  open: boolean;
-  accepted: number;
-  throttled: number;
-  bytes: number;
-}
-
-/** Counters of a simulator since start (or the last `clearLog`, for the log only). */
-export interface SimulatorStats {
-  /** HTTP requests by operation name (unknown ones as `'Unknown'`). */
-  requests: Record<string, number>;
-  /** PutRecord(s) entries that passed validation. */
-  entries: number;
-  accepted: number;
-  /** Data + partition key bytes accepted. */
-  acceptedBytes: number;
-  /** Entries refused with ProvisionedThroughputExceededException. */
-  throttled: number;
-  /** Requests answered with a 4xx/5xx error (validation, not found, ...). */
-  rejectedRequests: number;
-  /** Accepted entries that did not fit the log. */
-  droppedFromLog: number;
-}
-
-/** A running simulator. */
-export interface KinesisSimulator {
-  /** `http://127.0.0.1:<port>`. */
-  readonly endpoint: string;
-  readonly region: string;
-  /** A KinesisClient for this simulator (HTTP/1.1, dummy credentials); destroyed by `stop()`. */
-  createClient(config?: Partial<KinesisClientConfig>): KinesisClient;
-  /** Creates a stream; `maxRecordSizeInKiB` (1,024 to 10,240) as UpdateMaxRecordSize would set it. */
-  createStream(streamName: string, shardCount: number, options?: { maxRecordSizeInKiB?: number }): void;
-  /** Changes a stream's maximum record size, as UpdateMaxRecordSize does (1,024 to 10,240 KiB). */
-  updateMaxRecordSize(streamName: string, maxRecordSizeInKiB: number): void;
-  /** Splits an open shard (at the middle of its range by default); returns the children's ids. */
-  splitShard(streamName: string, shardId: string, newStartingHashKey?: bigint | string): [string, string];
-  /** Merges two adjacent open shards; returns the child's id. */
-  mergeShards(streamName: string, shardId: string, adjacentShardId: string): string;
-  /** Every shard of a stream, open and closed, in creation order. */
-  shards(streamName: string): SimulatedShardInfo[];
-  /** Accepted entries in acceptance order (empty in `'counts'` mode). */
-  accepted(): readonly AcceptedEntry[];
-  /** Empties the entry log (counters stay). */
-  clearLog(): void;
-  stats(): SimulatorStats;
-  /** Closes the server and the clients it made. Safe to call twice. */
-  stop(): Promise<void>;
-}
-
-const OPERATIONS: Record<string, (state: SimulatorState, body: Record<string, unknown>) => unknown> = {
+type Operation = (state: SimulatorState, body: Record<string, unknown>) => unknown;
+const OPERATIONS: Record<string, Operation> = {
   PutRecords: putRecords,
   PutRecord: putRecord,
   ListShards: listShards,
   DescribeStreamSummary: describeStreamSummary,
+  DescribeStream: describeStream,
+  GetShardIterator: getShardIterator,
+  GetRecords: getRecords,
+  SplitShard: splitShard,
+  MergeShards: mergeShards,
 };
 const TARGET_PREFIX = 'Kinesis_20131202.';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 
 /**
- * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol over HTTP/1.1 on 127.0.0.1, a free
- * port): ListShards, DescribeStreamSummary, PutRecords and PutRecord, with the service's request limits,
- * per-shard sliding-window limits answered as per-entry ProvisionedThroughputExceededException, hash-range
- * routing, splits and merges, and a log of accepted entries.
+ * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol on 127.0.0.1, a free port, HTTP/1.1 and
+ * HTTP/2 cleartext on the same port): PutRecords / PutRecord with the service's request limits and per-shard
+ * write limits, GetShardIterator / GetRecords with per-shard read limits and iterator expiry, ListShards,
+ * DescribeStream(Summary), SplitShard / MergeShards, and a log of accepted entries.
  */
 export async function startKinesisSimulator(
   options: KinesisSimulatorOptions = {},
@@ -125,17 +50,10 @@ export async function startKinesisSimulator(
   const region = options.region ?? 'us-east-1';
   const account = options.account ?? '000000000000';
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
-  const shardLimits =
-    options.shardLimits === false
-      ? undefined
-      : {
-          recordsPerSecond: options.shardLimits?.recordsPerSecond ?? 1_000,
-          bytesPerSecond: options.shardLimits?.bytesPerSecond ?? 1_048_576,
-          windowMs: options.shardLimits?.windowMs ?? 1_000,
-        };
-  if (shardLimits && !(shardLimits.recordsPerSecond >= 1 && shardLimits.recordsPerSecond <= 1_000_000)) {
-    throw new SimulatorError('INVALID_OPTION', 'shardLimits.recordsPerSecond must be 1..1,000,000');
-  }
+  const setup = shardSetup(options);
+  const fanOut = fanOutSettings(options);
+  const now = options.now ?? (() => performance.now());
+  const registry = new ConsumerRegistry(fanOut.consumerActivationMs, now);
   const sequence = new SequenceNumbers();
   const log = new EntryLog(options.log);
   const state: SimulatorState = {
@@ -147,9 +65,41 @@ export async function startKinesisSimulator(
       maxRequestBytes: options.requestLimits?.maxRequestBytes ?? 5 * 1024 * 1024,
       maxRecordBytes: options.requestLimits?.maxRecordBytes ?? 1024 * 1024,
     },
-    now: options.now ?? (() => performance.now()),
-    counters: { entries: 0, accepted: 0, acceptedBytes: 0, throttled: 0, rejected: 0 },
+    now,
+    counters: {
+      entries: 0,
+      accepted: 0,
+      acceptedBytes: 0,
+      throttled: 0,
+      rejected: 0,
+      readThrottled: 0,
+      readRecords: 0,
+      readBytes: 0,
+    },
     nextSequenceNumber: () => sequence.next(),
+    currentSequenceNumber: () => sequence.current(),
+    consumerCount: (streamArn) => registry.of(streamArn).length,
+    iteratorLifetimeMs: checkRange(options.iteratorLifetimeMs ?? 300_000, 1, 3_600_000, 'iteratorLifetimeMs'),
+  };
+  const consumerContext: ConsumerContext = {
+    state,
+    registry,
+    maxConsumersPerStream: fanOut.maxConsumersPerStream,
+    maxCreatingConsumers: fanOut.maxCreatingConsumers,
+    onDeregistered: (consumer) => hub.endConsumer(consumer),
+  };
+  let transport: Transport | undefined;
+  const planner = new SubscriptionFaultPlanner(options.subscriptionFaults);
+  const hub = new SubscriptionHub(consumerContext, fanOut, (stream) =>
+    stream.session ? transport?.socketOf(stream.session) : undefined,
+  );
+  hub.setFaults(planner);
+  const operations: Record<string, Operation> = {
+    ...OPERATIONS,
+    RegisterStreamConsumer: (_, body) => registerStreamConsumer(consumerContext, body),
+    DescribeStreamConsumer: (_, body) => describeStreamConsumer(consumerContext, body),
+    ListStreamConsumers: (_, body) => listStreamConsumers(consumerContext, body),
+    DeregisterStreamConsumer: (_, body) => deregisterStreamConsumer(consumerContext, body),
   };
   const requests: Record<string, number> = {};
   let requestIds = 0;
@@ -164,21 +114,14 @@ export async function startKinesisSimulator(
     const arn = `arn:aws:kinesis:${region}:${account}:stream/${streamName}`;
     state.streams.set(
       streamName,
-      new SimulatedStream(
-        streamName,
-        arn,
-        shardCount,
-        shardLimits,
-        sequence,
-        streamOptions.maxRecordSizeInKiB,
-      ),
+      new SimulatedStream(streamName, arn, shardCount, setup, sequence, streamOptions.maxRecordSizeInKiB),
     );
   };
   for (const { streamName, shardCount, maxRecordSizeInKiB } of options.streams ?? []) {
     createStream(streamName, shardCount, maxRecordSizeInKiB === undefined ? {} : { maxRecordSizeInKiB });
   }
 
-  const respond = (res: ServerResponse, status: number, payload: unknown): void => {
+  const respond = (res: Response, status: number, payload: unknown): void => {
     const body = JSON.stringify(payload);
     requestIds += 1;
     res.writeHead(status, {
@@ -189,23 +132,39 @@ export async function startKinesisSimulator(
     res.end(body);
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, raw: Buffer): void => {
-    const target = req.headers['x-amz-target'];
+  const handle = (request: TransportRequest, res: Response): void => {
+    const target = request.headers['x-amz-target'];
     const operation =
       typeof target === 'string' && target.startsWith(TARGET_PREFIX)
         ? target.slice(TARGET_PREFIX.length)
         : '';
-    const run = OPERATIONS[operation];
-    requests[run ? operation : 'Unknown'] = (requests[run ? operation : 'Unknown'] ?? 0) + 1;
+    const subscribe = operation === 'SubscribeToShard';
+    const run = operations[operation];
+    const known = run || subscribe;
+    requests[known ? operation : 'Unknown'] = (requests[known ? operation : 'Unknown'] ?? 0) + 1;
     try {
-      if (!run) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
+      if (!known) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
       let body: Record<string, unknown>;
       try {
-        body = raw.length === 0 ? {} : (JSON.parse(raw.toString('utf8')) as Record<string, unknown>);
+        body =
+          request.body.length === 0
+            ? {}
+            : (JSON.parse(request.body.toString('utf8')) as Record<string, unknown>);
       } catch {
         throw new ApiError(400, 'SerializationException', 'Request body is not valid JSON.');
       }
-      respond(res, 200, run(state, body));
+      if (subscribe) {
+        if (!request.http2) {
+          throw new ApiError(
+            400,
+            'InvalidArgumentException',
+            'SubscribeToShard needs HTTP/2: use a client with the SDK default handler (NodeHttp2Handler), not NodeHttpHandler.',
+          );
+        }
+        hub.subscribe(body, (res as Http2ServerResponse).stream);
+        return;
+      }
+      respond(res, 200, (run as Operation)(state, body));
     } catch (error) {
       state.counters.rejected += 1;
       if (error instanceof ApiError)
@@ -214,31 +173,8 @@ export async function startKinesisSimulator(
     }
   };
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        res.writeHead(413, { connection: 'close' }).end();
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size <= maxBodyBytes)
-        handle(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
-    });
-  });
-  // Longer than the SDK agent's idle sockets live, so the server never closes one the client is about to reuse.
-  server.keepAliveTimeout = 120_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const endpoint = `http://127.0.0.1:${port}`;
+  transport = await listenBoth(handle, maxBodyBytes);
+  const endpoint = `http://127.0.0.1:${transport.port}`;
   const clients: KinesisClient[] = [];
   let stopping: Promise<void> | undefined;
 
@@ -262,6 +198,15 @@ export async function startKinesisSimulator(
       clients.push(client);
       return client;
     },
+    createHttp2Client(config = {}) {
+      const client = createHttp2KinesisClient({ ...config, region, endpoint });
+      clients.push(client);
+      return client;
+    },
+    setSubscriptionFaults: (plan) => hub.setFaults(new SubscriptionFaultPlanner(plan)),
+    subscriptionFaultCounters: () => hub.faultCounters(),
+    subscriptions: () => hub.subscriptions(),
+    fanOutStats: () => hub.stats(),
     createStream,
     updateMaxRecordSize: (streamName, maxRecordSizeInKiB) =>
       streamOf(streamName).setMaxRecordSize(maxRecordSizeInKiB),
@@ -289,21 +234,31 @@ export async function startKinesisSimulator(
       })),
     accepted: () => log.entries,
     clearLog: () => log.clear(),
-    stats: () => ({
-      requests: { ...requests },
-      entries: state.counters.entries,
-      accepted: state.counters.accepted,
-      acceptedBytes: state.counters.acceptedBytes,
-      throttled: state.counters.throttled,
-      rejectedRequests: state.counters.rejected,
-      droppedFromLog: log.dropped,
-    }),
+    stats: () => {
+      let trimmedRecords = 0;
+      for (const stream of state.streams.values()) {
+        for (const shard of stream.shards) trimmedRecords += shard.records.trimmed;
+      }
+      return {
+        requests: { ...requests },
+        entries: state.counters.entries,
+        accepted: state.counters.accepted,
+        acceptedBytes: state.counters.acceptedBytes,
+        throttled: state.counters.throttled,
+        rejectedRequests: state.counters.rejected,
+        droppedFromLog: log.dropped,
+        readThrottled: state.counters.readThrottled,
+        readRecords: state.counters.readRecords,
+        readBytes: state.counters.readBytes,
+        trimmedRecords,
+      };
+    },
     stop() {
-      stopping ??= new Promise<void>((resolve) => {
+      stopping ??= (async () => {
         for (const client of clients.splice(0)) client.destroy();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+        hub.closeAll();
+        await transport?.close();
+      })();
       return stopping;
     },
   };
