@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { createStream, uniqueName } from '@shardline/testkit';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { createStream, type KinesisSimulator, startKinesisSimulator, uniqueName } from '@shardline/testkit';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type WorkerLine as Line, spawnWorker } from './fixtures/processes.js';
 import { localStack, putKeyed, waitFor } from './helpers.js';
@@ -9,17 +10,27 @@ afterAll(() => stack.destroy());
 
 const FAILOVER_MS = 2_000;
 
-describe('workers as separate OS processes', () => {
+// Fan-out: the stream is on the Kinesis simulator (HTTP/2), the leases in the local stack's DynamoDB.
+describe.each(['polling', 'fan-out'] as const)('workers as separate OS processes (%s)', (mode) => {
   it('SIGKILL one and freeze another: shards taken over, nothing lost, zombie checkpoints rejected', async () => {
     const streamName = uniqueName('procs');
     const applicationName = uniqueName('app');
-    await createStream(stack.kinesis, { streamName, shardCount: 4 });
+    let simulator: KinesisSimulator | undefined;
+    let kinesis: KinesisClient = stack.kinesis;
+    if (mode === 'fan-out') {
+      simulator = await startKinesisSimulator({ shardLimits: false, fanOut: { consumerActivationMs: 100 } });
+      simulator.createStream(streamName, 4);
+      kinesis = simulator.createClient();
+    } else {
+      await createStream(stack.kinesis, { streamName, shardCount: 4 });
+    }
     const lines: Line[] = [];
     const base = {
       endpoints: inject('localStack'),
       streamName,
       applicationName,
       failoverTimeMs: FAILOVER_MS,
+      ...(simulator ? { fanOutEndpoint: simulator.endpoint } : {}),
     };
     const ids = ['p1', 'p2', 'p3'];
     const children = ids.map((workerId) => spawnWorker({ ...base, workerId, batchDelayMs: 150 }, lines));
@@ -32,7 +43,7 @@ describe('workers as separate OS processes', () => {
       await waitFor(() => lines.filter((l) => l.type === 'started').length === 3, 30_000, 'workers started');
       producer = (async () => {
         for (let i = 0; producing; i++) {
-          written += await putKeyed(stack.kinesis, streamName, keys, i, 1);
+          written += await putKeyed(kinesis, streamName, keys, i, 1);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       })();
@@ -128,6 +139,7 @@ describe('workers as separate OS processes', () => {
         child.kill('SIGCONT');
         child.kill('SIGKILL');
       }
+      await simulator?.stop();
     }
   });
 });
