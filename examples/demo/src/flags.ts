@@ -12,6 +12,11 @@ export interface DemoFlags {
   workers: number;
   /** Split, merge, kill a worker and start a replacement part way through. */
   chaos: boolean;
+  /**
+   * Consumers read with enhanced fan-out (SubscribeToShard over HTTP/2) instead of polling; locally the
+   * stream is served by the testkit's Kinesis simulator, which speaks HTTP/2.
+   */
+  fanOut: boolean;
   /** Run against real AWS (standard SDK credential chain) instead of the embedded stack. */
   aws: boolean;
   region: string | undefined;
@@ -27,6 +32,9 @@ export const USAGE = `pnpm demo [-- options]
   --shards N      shards the stream starts with         (default 4)
   --workers N     consumer worker processes             (default 3)
   --no-chaos      no split, merge or worker crash
+  --fan-out       consumers read with enhanced fan-out (SubscribeToShard over HTTP/2) instead of polling;
+                  locally the stream is served by the Kinesis simulator (HTTP/2), on AWS a stream consumer
+                  is registered (billed per consumer-shard hour; deleted with the stream at the end)
   --aws           run against real AWS instead of the embedded local stack: uses the standard SDK
                   credential chain, creates its own stream and lease table, and deletes both at the end
   --region R      AWS region for --aws                  (default: the SDK's, e.g. AWS_REGION)
@@ -47,6 +55,7 @@ export function parseFlags(argv: string[]): DemoFlags {
       shards: { type: 'string', default: '4' },
       workers: { type: 'string', default: '3' },
       chaos: { type: 'boolean', default: true },
+      'fan-out': { type: 'boolean', default: false },
       aws: { type: 'boolean', default: false },
       region: { type: 'string' },
       'drain-timeout-ms': { type: 'string', default: '60000' },
@@ -66,6 +75,7 @@ export function parseFlags(argv: string[]): DemoFlags {
     shards: int('shards', values.shards, 1, 64),
     workers: int('workers', values.workers, 1, 32),
     chaos: values.chaos,
+    fanOut: values['fan-out'],
     aws: values.aws,
     region: values.region,
     drainTimeoutMs: int('drain-timeout-ms', values['drain-timeout-ms'], 1_000, 3_600_000),

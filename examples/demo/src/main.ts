@@ -12,7 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { DeleteTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { KinesisProducer } from '@shardline/producer';
-import { createStream, type LocalStack, listAllShards, startLocalStack } from '@shardline/testkit';
+import {
+  createStream,
+  type KinesisSimulator,
+  type LocalStack,
+  listAllShards,
+  startKinesisSimulator,
+  startLocalStack,
+} from '@shardline/testkit';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mergeLastTwoShards, splitFirstShard } from './chaos.js';
 import { type DemoFlags, FlagError, parseFlags, USAGE } from './flags.js';
@@ -43,6 +50,8 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
   const cleanups: Array<() => Promise<unknown>> = [];
 
   let stack: LocalStack | undefined;
+  /** With --fan-out locally: serves the stream (kinesis-local speaks no HTTP/2, which SubscribeToShard needs). */
+  let simulator: KinesisSimulator | undefined;
   let kinesis: KinesisClient;
   let dynamoDB: DynamoDBClient;
   if (flags.aws) {
@@ -77,6 +86,12 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
     );
     kinesis = stack.kinesis;
     dynamoDB = stack.dynamoDB;
+    if (flags.fanOut) {
+      simulator = await startKinesisSimulator({ region: stack.endpoints.region });
+      simulator.createStream(streamName, flags.shards);
+      kinesis = simulator.createClient();
+      console.log(`  fan-out: the stream is served by the Kinesis simulator ${simulator.endpoint} (HTTP/2)`);
+    }
   }
 
   const workers = new Map<string, Worker>();
@@ -86,10 +101,13 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
   let producer: KinesisProducer | undefined;
 
   try {
-    await createStream(kinesis, { streamName, shardCount: flags.shards, timeoutMs: 300_000 });
+    if (!simulator) await createStream(kinesis, { streamName, shardCount: flags.shards, timeoutMs: 300_000 });
     view.event(
       elapsed(),
-      `created stream ${streamName} with ${flags.shards} shards; lease table ${applicationName}`,
+      `created stream ${streamName} with ${flags.shards} shards; lease table ${applicationName}; ` +
+        (flags.fanOut
+          ? `consumers read with enhanced fan-out (stream consumer ${applicationName})`
+          : 'consumers poll'),
     );
 
     let nextWorker = 1;
@@ -99,9 +117,13 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
         workerId: id,
         streamName,
         applicationName,
-        local: stack?.endpoints,
+        local: stack && {
+          ...stack.endpoints,
+          ...(simulator ? { kinesisEndpoint: simulator.endpoint } : {}),
+        },
         region: flags.region,
         failoverTimeMs: FAILOVER_MS,
+        fanOutConsumerName: flags.fanOut ? applicationName : undefined,
       };
       // worker.js when built, worker.ts when run from source (fork passes this process's --import tsx on).
       const child = fork(new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), [], {
@@ -359,6 +381,7 @@ async function run(flags: DemoFlags, abort: AbortSignal): Promise<number> {
   } finally {
     if (producer) await producer.close().catch(() => undefined);
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await simulator?.stop();
     await stack?.stop();
     if (!flags.aws) console.log('local stack stopped');
   }

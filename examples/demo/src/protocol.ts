@@ -13,6 +13,8 @@ export interface WorkerConfig {
   local: { kinesisEndpoint: string; dynamoDBEndpoint: string; region: string } | undefined;
   region: string | undefined;
   failoverTimeMs: number;
+  /** Read with enhanced fan-out through this stream consumer (registered by the first worker), else poll. */
+  fanOutConsumerName: string | undefined;
 }
 
 export type WorkerMessage =

@@ -7,7 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { KinesisConsumer } from '@shardline/consumer';
-import { connectLocalStack } from '@shardline/testkit';
+import { connectLocalStack, LOCAL_CREDENTIALS } from '@shardline/testkit';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ParentMessage, WorkerConfig, WorkerMessage } from './protocol.js';
 import { WORKER_CONFIG_ENV } from './protocol.js';
@@ -29,6 +29,7 @@ function send(message: WorkerMessage): Promise<void> {
 }
 
 const local = config.local ? connectLocalStack(config.local) : undefined;
+const fanOut = config.fanOutConsumerName;
 // Against AWS: HTTP/1.1 with bounded requests (the same client also works against an endpoint override).
 // `requestTimeout` alone only logs a warning: `throwOnRequestTimeout` and `socketTimeout` make them fail.
 const requestHandler = (): NodeHttpHandler =>
@@ -39,7 +40,18 @@ const requestHandler = (): NodeHttpHandler =>
     socketTimeout: 30_000,
   });
 const region = config.region ? { region: config.region } : {};
-const kinesisClient = local?.kinesis ?? new KinesisClient({ ...region, requestHandler: requestHandler() });
+// Fan-out needs HTTP/2: the SDK's default handler (NodeHttp2Handler), also against the local simulator.
+const kinesisClient = fanOut
+  ? new KinesisClient(
+      config.local
+        ? {
+            endpoint: config.local.kinesisEndpoint,
+            region: config.local.region,
+            credentials: LOCAL_CREDENTIALS,
+          }
+        : region,
+    )
+  : (local?.kinesis ?? new KinesisClient({ ...region, requestHandler: requestHandler() }));
 const dynamoDBClient = local?.dynamoDB ?? new DynamoDBClient({ ...region, requestHandler: requestHandler() });
 
 const consumer = new KinesisConsumer({
@@ -54,6 +66,7 @@ const consumer = new KinesisConsumer({
   shardSyncIntervalMs: 5_000,
   parentPollIntervalMs: 250,
   idleTimeBetweenReadsMs: 250,
+  retrieval: fanOut ? { mode: 'fan-out', consumerName: fanOut } : { mode: 'polling' },
   // The plain handler form: the batch is checkpointed when this resolves.
   processor: async (records, context) => {
     const deliveries: Delivery[] = records.map((record) => {
@@ -97,10 +110,8 @@ function stop(): Promise<void> {
     clearInterval(metricsTimer);
     await consumer.stop({ timeoutMs: 5_000 });
     local?.destroy();
-    if (!local) {
-      kinesisClient.destroy();
-      dynamoDBClient.destroy();
-    }
+    if (!local || fanOut) kinesisClient.destroy();
+    if (!local) dynamoDBClient.destroy();
     await send({ type: 'stopped', workerId: config.workerId });
     process.disconnect?.();
   })();

@@ -29,6 +29,38 @@ describe('pnpm demo', () => {
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
   }, 120_000);
 
+  it('--fan-out: the same verified pipeline with consumers on enhanced fan-out (HTTP/2 simulator)', async () => {
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@shardline/source',
+        '--import',
+        'tsx',
+        main,
+        '--fan-out',
+        '--records',
+        '1500',
+        '--rate',
+        '500',
+      ],
+      { env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/consumers read with enhanced fan-out \(stream consumer shardline-demo-/);
+    expect(output).toMatch(/split shardId-/);
+    expect(output).toMatch(/merged shardId-/);
+    expect(output).toMatch(/SIGKILL worker w\d/);
+    expect(output).toContain('missing: 0');
+    expect(output).toContain('verified: nothing lost, order held');
+    const pids = [...output.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
+  }, 120_000);
+
   it('on Ctrl-C stops every process it started and exits 130', async () => {
     const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
     // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
