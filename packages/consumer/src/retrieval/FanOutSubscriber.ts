@@ -33,8 +33,6 @@ export interface FanOutSubscriberOptions {
   backoffMaxMs: number;
   now: () => number;
   onError?: (error: FetchError) => void;
-  /** Called for each SubscribeToShard call that was accepted. */
-  onSubscribed?: () => void;
 }
 
 type Outcome = 'expired' | 'shard-ended' | 'stopped';
@@ -161,7 +159,6 @@ export class FanOutSubscriber implements ShardRecordSource {
       subscription,
     );
     if (!response.EventStream) throw new Error('SubscribeToShard returned no event stream');
-    o.onSubscribed?.();
     const events = response.EventStream[Symbol.asyncIterator]();
     for (;;) {
       if (!(await this.#roomInQueue())) return 'stopped';
