@@ -39,8 +39,8 @@ export class DynamoDBWorkerStore implements WorkerStore {
     this.#activeTimeoutMs = options.tableActiveTimeoutMs ?? 60_000;
   }
 
-  ensureTable(): Promise<void> {
-    return ensureTable(this.#client, this.tableName, 'workerId', this.#activeTimeoutMs);
+  async ensureTable(): Promise<void> {
+    await ensureTable(this.#client, this.tableName, 'workerId', this.#activeTimeoutMs);
   }
 
   async listWorkers(): Promise<WorkerHeartbeat[]> {
