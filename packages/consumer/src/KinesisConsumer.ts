@@ -64,6 +64,7 @@ export class KinesisConsumer {
       onAcquired: (lease, stolen) => this.#onAcquired(lease, stolen),
       onLost: (lease, reason) => this.#onLeaseLost(lease, reason),
       onHandoffRequested: (lease) => this.#onHandoffRequested(lease),
+      bytesProcessed: (shardId) => this.#consumers.get(shardId)?.consumer.bytesProcessed,
     });
   }
 

@@ -103,6 +103,22 @@ export interface KinesisConsumerOptions {
    * @defaultValue `30_000` (the KCL 3.x default)
    */
   handoffTimeoutMs?: number | undefined;
+  /**
+   * How leases are spread over the workers, without a leader either way:
+   * - `'throughput'`: by the `throughputKBps` each owner writes (KiB/s of record data it processed, the KCL
+   *   3.x measure). The worker a shared plan names hands one lease per cycle, gracefully, to the least loaded
+   *   worker, until every worker is within 5% of the fair share or no move helps. An idle fleet (every lease
+   *   under 0.1 KiB/s) is balanced by count.
+   * - `'count'`: even lease counts (KCL 2.x): a worker below its share asks the most loaded worker for a lease.
+   * @defaultValue `'throughput'` (one hot shard no longer overloads the worker that holds it; with even load
+   *   it spreads leases as evenly as `'count'`)
+   */
+  balancing?: 'throughput' | 'count' | undefined;
+  /**
+   * Throughput balancing: a lease handed over to this worker is not handed on within this time (ms), so a
+   * lease never ping-pongs on noisy measurements. @defaultValue `3 * failoverTimeMs`
+   */
+  balanceCooldownMs?: number | undefined;
   /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */
   maxRecords?: number | undefined;
   /** Wait between GetRecords calls once a shard is caught up (Kinesis allows 5 calls/s per shard). @defaultValue `1_000` */
@@ -164,6 +180,8 @@ export interface ResolvedOptions {
   maxLeasesForWorker: number;
   maxLeasesToStealAtOnce: number;
   handoffTimeoutMs: number;
+  balancing: 'throughput' | 'count';
+  balanceCooldownMs: number;
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
   maxPrefetchBatches: number;
@@ -253,6 +271,10 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
       `outOfRangeRecords must be 'deliver' or 'drop' (got ${JSON.stringify(outOfRangeRecords)})`,
     );
   }
+  const balancing = options.balancing ?? 'throughput';
+  if (balancing !== 'throughput' && balancing !== 'count') {
+    throw new ConfigurationError(`balancing must be 'throughput' or 'count' (got ${describe(balancing)})`);
+  }
   const retry = options.processingRetry ?? {};
   const onProcessingFailure = options.onProcessingFailure ?? 'retry';
   if ((onProcessingFailure as string) === 'release') {
@@ -309,6 +331,14 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     ),
     maxLeasesToStealAtOnce: int('maxLeasesToStealAtOnce', options.maxLeasesToStealAtOnce, 1, 0, 10_000),
     handoffTimeoutMs: int('handoffTimeoutMs', options.handoffTimeoutMs, 30_000, 0, 3_600_000),
+    balancing,
+    balanceCooldownMs: int(
+      'balanceCooldownMs',
+      options.balanceCooldownMs,
+      Math.min(3 * failoverTimeMs, 86_400_000),
+      0,
+      86_400_000,
+    ),
     maxRecords: int('maxRecords', options.maxRecords, 10_000, 1, 10_000),
     idleTimeBetweenReadsMs: int('idleTimeBetweenReadsMs', options.idleTimeBetweenReadsMs, 1_000, 0, 600_000),
     maxPrefetchBatches: int('maxPrefetchBatches', options.maxPrefetchBatches, 3, 1, 100),

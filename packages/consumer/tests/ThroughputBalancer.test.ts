@@ -8,7 +8,12 @@ const FAILOVER = 10_000;
 const COOLDOWN = 60_000;
 
 /** A worker's renewer + taker on a shared store and a shared fake clock; handoffs complete at once. */
-function worker(store: InMemoryLeaseStore, workerId: string, clock: { now: number }, balancing: BalancingMode) {
+function worker(
+  store: InMemoryLeaseStore,
+  workerId: string,
+  clock: { now: number },
+  balancing: BalancingMode,
+) {
   const renewer: LeaseRenewer = new LeaseRenewer({
     store,
     workerId,

@@ -11,6 +11,7 @@ import { LeaseCleaner } from './LeaseCleaner.js';
 import { type LeaseLossReason, LeaseRenewer } from './LeaseRenewer.js';
 import { LeaseTaker } from './LeaseTaker.js';
 import { ShardSyncer } from './ShardSyncer.js';
+import { ThroughputMeter } from './ThroughputMeter.js';
 import { WorkerLiveness } from './WorkerLiveness.js';
 
 /** What the coordinator needs from the worker that runs the shards. */
@@ -26,6 +27,11 @@ export interface LeaseCoordinatorDeps {
   onLost(lease: Lease, reason: LeaseLossReason): void;
   /** Another worker asked for a held lease: finish the batch in flight, then {@link LeaseCoordinator.release}. */
   onHandoffRequested(lease: Lease): void;
+  /**
+   * Bytes of record data processed so far on a shard by its current consumer here (`undefined` when none):
+   * the only figure of the records the lease side sees, for `throughputKBps` and balancing by throughput.
+   */
+  bytesProcessed(shardId: string): number | undefined;
 }
 
 /**
@@ -42,6 +48,7 @@ export class LeaseCoordinator {
   readonly #syncer: ShardSyncer;
   readonly #cleaner: LeaseCleaner | undefined;
   readonly #liveness: WorkerLiveness;
+  readonly #meter: ThroughputMeter;
   readonly #hashRanges = new Map<string, HashKeyRange>();
   readonly #loopsAbort = new AbortController();
   readonly #renewAbort = new AbortController();
@@ -53,7 +60,12 @@ export class LeaseCoordinator {
     this.#deps = deps;
     const { options: o, events, counters } = deps;
     const now = (): number => performance.now();
-    this.store = new DynamoDBLeaseStore({ client: o.dynamoDBClient, tableName: o.applicationName });
+    this.#meter = new ThroughputMeter({ bytesOf: (shardId) => deps.bytesProcessed(shardId), now });
+    this.store = new DynamoDBLeaseStore({
+      client: o.dynamoDBClient,
+      tableName: o.applicationName,
+      throughputOf: (shardId) => this.#meter.current(shardId),
+    });
     this.#workerStore = new DynamoDBWorkerStore({ client: o.dynamoDBClient, tableName: o.workerTableName });
     this.renewer = new LeaseRenewer({
       store: this.store,
@@ -64,7 +76,9 @@ export class LeaseCoordinator {
       now,
       fenceOnHeartbeat: true,
       onLost: (lease, reason) => {
-        if (reason === 'handed-off' || reason === 'released') this.#liveness.changed();
+        if (reason === 'handed-off') this.#liveness.changed('transfer');
+        else if (reason === 'released') this.#liveness.changed();
+        this.#meter.drop(lease.leaseKey);
         deps.onLost(lease, reason);
       },
       onHandoffRequested: (lease) => deps.onHandoffRequested(lease),
@@ -83,6 +97,15 @@ export class LeaseCoordinator {
       now,
       isBusy: (shardId) => deps.isBusy(shardId),
       handoffTimeoutMs: o.handoffTimeoutMs,
+      balancing: o.balancing,
+      balanceCooldownMs: o.balanceCooldownMs,
+      onTaken: (lease) => this.#meter.start(lease.leaseKey, lease.throughputKBps),
+      onBalanceMove: (lease, to) =>
+        o.logger.info?.('handing lease over to balance throughput', {
+          shardId: lease.leaseKey,
+          to,
+          throughputKBps: lease.throughputKBps,
+        }),
       onHandoffRequested: (lease) => {
         counters.handoffsRequested++;
         events.emit('handoffRequested', {
@@ -150,7 +173,11 @@ export class LeaseCoordinator {
     heartbeat.unref?.();
     this.#renewAbort.signal.addEventListener('abort', () => clearInterval(heartbeat), { once: true });
     this.#loops.push(
-      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.renewer.renewAll()),
+      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => {
+        // One throughput sample per lease per renewal round, written with the renewal (as the KCL 3.x does).
+        this.#meter.sample(this.renewer.heldKeys());
+        return this.renewer.renewAll();
+      }),
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
       this.#loop(
         this.#loopsAbort.signal,
@@ -270,9 +297,22 @@ export class LeaseCoordinator {
   async #lookAndTake(): Promise<void> {
     const look = await this.#liveness.look();
     const now = performance.now();
-    if (!look.cue && now < this.#nextLeaseScanAt) return;
+    if (!look.cue && now < this.#nextLeaseScanAt) {
+      if (!look.transferCue) return;
+      // A lease was handed to some worker: with the owner index, a query of our own keys tells whether it is
+      // us, instead of every worker scanning the whole table. Without the index, scan.
+      const own = await this.#taker.takeOwn();
+      if (own !== undefined) {
+        for (const { lease, stolen } of own) await this.#deps.onAcquired(lease, stolen);
+        return;
+      }
+    }
     this.#nextLeaseScanAt = now + this.#deps.options.leaseScanIntervalMs;
-    const taken = await this.#taker.takeLeases(look.dead, this.#liveness.liveWorkers + 1);
+    const taken = await this.#taker.takeLeases(
+      look.dead,
+      this.#liveness.liveWorkers + 1,
+      this.#liveness.liveWorkerIds(),
+    );
     for (const { lease, stolen } of taken) await this.#deps.onAcquired(lease, stolen);
     // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
     if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;

@@ -84,7 +84,7 @@ export class LeaseTaker {
   lastScan: readonly Lease[] | undefined;
   /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */
   readonly #asked = new Map<string, number>();
-  /** Leases this worker took: lease key -> when (local clock), for the balancing cooldown. */
+  /** Leases handed over to this worker: lease key -> when (local clock) taken, for the balancing cooldown. */
   readonly #takenAt = new Map<string, number>();
 
   constructor(options: LeaseTakerOptions) {
@@ -289,7 +289,8 @@ export class LeaseTaker {
         const result = await this.#options.store.takeLease(lease, this.#options.workerId);
         if (!result) continue; // lost the race to another worker: fine, next cycle re-evaluates
         this.#options.renewer.add(result, sentAt);
-        this.#takenAt.set(result.leaseKey, sentAt);
+        // Handed over to us (a balancing move): not handed on again within the cooldown. Free leases may be.
+        if (lease.leaseOwner === this.#options.workerId) this.#takenAt.set(result.leaseKey, sentAt);
         this.#options.onTaken?.(result);
         taken.push({ lease: result, stolen: stolen(lease) });
       } catch (error) {
