@@ -222,7 +222,7 @@ export class KinesisConsumer {
       events: this.#events,
       counters: this.#counters,
       hashKeyRange: this.#leases.hashRangeOf(lease),
-      createFetcher: ({ shardId, start }) =>
+      createRecordSource: ({ shardId, start }) =>
         new PollingFetcher({
           kinesis: o.kinesisClient,
           stream: o.stream,
@@ -275,7 +275,7 @@ export class KinesisConsumer {
       void this.#leases.release(shardId);
       return;
     }
-    entry.consumer.requestShutdown();
+    entry.consumer.requestHandoff();
     const timer = setTimeout(() => {
       if (this.#leases.renewer.isHandingOff(shardId)) void this.#leases.release(shardId);
     }, this.#options.handoffTimeoutMs);
