@@ -41,6 +41,7 @@ export {
   type KinesisSimulatorOptions,
   MAX_HASH_KEY,
   partitionKeyHash,
+  type ReadLimits,
   type RequestLimits,
   type ShardLimits,
   type SimulatedShardInfo,

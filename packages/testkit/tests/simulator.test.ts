@@ -308,7 +308,7 @@ describe('Kinesis simulator through the real KinesisClient', () => {
         headers: { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.1' },
         body,
       });
-    const unknown = await call('Kinesis_20131202.GetRecords', '{}');
+    const unknown = await call('Kinesis_20131202.DeleteStream', '{}');
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toMatchObject({ __type: 'UnknownOperationException' });
     const bad = await call('Kinesis_20131202.PutRecords', '{nope');

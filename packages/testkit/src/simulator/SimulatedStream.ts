@@ -1,5 +1,18 @@
 import { evenHashRanges, hashKeyBytes, MAX_HASH_KEY } from './hashKeys.js';
+import type { ReadLimits } from './ReadThrottle.js';
+import { ReadThrottle } from './ReadThrottle.js';
+import { ShardRecords } from './ShardRecords.js';
 import { type ShardLimits, ShardWindow } from './ShardWindow.js';
+
+/** What every shard of a stream is built with. */
+export interface ShardSetup {
+  /** Undefined when writes are not limited. */
+  readonly writeLimits: Required<ShardLimits> | undefined;
+  /** Undefined when reads are not limited. */
+  readonly readLimits: Required<ReadLimits> | undefined;
+  /** Bytes of records a shard keeps readable before trimming the oldest. */
+  readonly retainedBytesPerShard: number;
+}
 
 /** One shard of a simulated stream. */
 export interface SimulatedShard {
@@ -17,6 +30,10 @@ export interface SimulatedShard {
   readonly endBytes: Buffer;
   /** Undefined when the stream has no shard limits. */
   readonly window: ShardWindow | undefined;
+  /** The readable records. */
+  readonly records: ShardRecords;
+  /** GetRecords limits; undefined when reads are not limited. */
+  readonly reads: ReadThrottle | undefined;
 }
 
 export class SimulatorError extends Error {
@@ -35,13 +52,23 @@ export class SequenceNumbers {
   private counter = 0;
   next(): string {
     this.counter += 1;
-    return `49${String(this.counter).padStart(54, '0')}`;
+    return this.format(this.counter);
+  }
+
+  /** The last number issued, as a BigInt (what LATEST reads after). */
+  current(): bigint {
+    return BigInt(this.format(this.counter));
+  }
+
+  private format(counter: number): string {
+    return `49${String(counter).padStart(54, '0')}`;
   }
 }
 
 /** A stream's shards, open and closed, and routing of hash keys to open shards. */
 export class SimulatedStream {
   readonly shards: SimulatedShard[] = [];
+  private readonly byId = new Map<string, SimulatedShard>();
   /** Open shards sorted by range, for binary search. */
   private open: SimulatedShard[] = [];
   readonly createdAt = new Date();
@@ -55,7 +82,7 @@ export class SimulatedStream {
     readonly name: string,
     readonly arn: string,
     shardCount: number,
-    private readonly limits: Required<ShardLimits> | undefined,
+    private readonly setup: ShardSetup,
     private readonly sequence: SequenceNumbers,
     maxRecordSizeInKiB?: number,
   ) {
@@ -126,8 +153,18 @@ export class SimulatedStream {
     return child.shardId;
   }
 
+  /** A shard, open or closed. */
+  shard(shardId: string): SimulatedShard | undefined {
+    return this.byId.get(shardId);
+  }
+
+  /** The shards whose parent (or adjacent parent) is `shardId`. */
+  children(shardId: string): SimulatedShard[] {
+    return this.shards.filter((s) => s.parentShardId === shardId || s.adjacentParentShardId === shardId);
+  }
+
   private openShard(shardId: string): SimulatedShard {
-    const shard = this.shards.find((s) => s.shardId === shardId);
+    const shard = this.byId.get(shardId);
     if (!shard || shard.endingSequenceNumber !== undefined) {
       throw new SimulatorError('RESOURCE_NOT_FOUND', `no open shard ${shardId} in stream ${this.name}`);
     }
@@ -138,7 +175,8 @@ export class SimulatedStream {
     if (start < 0n || end > MAX_HASH_KEY || start > end) {
       throw new SimulatorError('INVALID_ARGUMENT', `bad hash range ${start}..${end}`);
     }
-    const limits = this.limits;
+    const limits = this.setup.writeLimits;
+    const reads = this.setup.readLimits;
     const shard: SimulatedShard = {
       shardId: `shardId-${String(this.shards.length).padStart(12, '0')}`,
       parentShardId: parent,
@@ -152,8 +190,11 @@ export class SimulatedStream {
       window: limits
         ? new ShardWindow(limits.recordsPerSecond, limits.bytesPerSecond, limits.windowMs)
         : undefined,
+      records: new ShardRecords(this.setup.retainedBytesPerShard),
+      reads: reads ? new ReadThrottle(reads) : undefined,
     };
     this.shards.push(shard);
+    this.byId.set(shard.shardId, shard);
     return shard;
   }
 

@@ -70,7 +70,7 @@ export function listShards(state: SimulatorState, body: Body): Body {
   };
 }
 
-function shardJson(shard: SimulatedShard): Body {
+export function shardJson(shard: SimulatedShard): Body {
   return {
     ShardId: shard.shardId,
     ...(shard.parentShardId ? { ParentShardId: shard.parentShardId } : {}),

@@ -36,8 +36,17 @@ export interface SimulatorState {
     acceptedBytes: number;
     throttled: number;
     rejected: number;
+    /** GetRecords calls refused with ProvisionedThroughputExceededException. */
+    readThrottled: number;
+    /** Records and bytes returned by GetRecords. */
+    readRecords: number;
+    readBytes: number;
   };
   nextSequenceNumber(): string;
+  /** The last sequence number issued (LATEST reads after it). */
+  currentSequenceNumber(): bigint;
+  /** How long a shard iterator stays valid, on the `now` clock. */
+  readonly iteratorLifetimeMs: number;
 }
 
 type Body = Record<string, unknown>;
@@ -197,8 +206,17 @@ function checkEntries(
   return checked;
 }
 
-/** Writes one checked entry: routes it, applies the shard's window, logs it. Undefined when throttled. */
-function write(state: SimulatorState, stream: SimulatedStream, entry: CheckedEntry, now: number) {
+/**
+ * Writes one checked entry: routes it, applies the shard's window, keeps it readable, logs it. The sequence
+ * number is undefined when throttled. `arrival` is the wall clock (epoch ms) of the request.
+ */
+function write(
+  state: SimulatorState,
+  stream: SimulatedStream,
+  entry: CheckedEntry,
+  now: number,
+  arrival: number,
+) {
   const shard: SimulatedShard = stream.route(entry.hashKey);
   state.counters.entries += 1;
   if (shard.window && !shard.window.tryAccept(now, entry.size)) {
@@ -211,6 +229,15 @@ function write(state: SimulatorState, stream: SimulatedStream, entry: CheckedEnt
   shard.stats.bytes += entry.size;
   state.counters.accepted += 1;
   state.counters.acceptedBytes += entry.size;
+  shard.records.append({
+    seq: BigInt(sequenceNumber),
+    sequenceNumber,
+    partitionKey: entry.partitionKey,
+    explicitHashKey: entry.explicitHashKey,
+    data: entry.data,
+    size: entry.size,
+    arrival,
+  });
   const log = state.log;
   if (log.keepEntries) {
     log.add({
@@ -233,10 +260,11 @@ export function putRecords(state: SimulatorState, body: Body): Body {
   const stream = resolveStream(state, body);
   const entries = checkEntries(state, stream, body.Records, false);
   const now = state.now();
+  const arrival = Date.now();
   let failed = 0;
   const results: Body[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
-    const { shard, sequenceNumber } = write(state, stream, entries[i] as CheckedEntry, now);
+    const { shard, sequenceNumber } = write(state, stream, entries[i] as CheckedEntry, now, arrival);
     if (sequenceNumber === undefined) {
       failed += 1;
       results[i] = {
@@ -254,7 +282,7 @@ export function putRecord(state: SimulatorState, body: Body): Body {
   const stream = resolveStream(state, body);
   const [entry] = checkEntries(state, stream, [body], true);
   if (!entry) throw new ApiError(400, 'ValidationException', 'Record is required.');
-  const { shard, sequenceNumber } = write(state, stream, entry, state.now());
+  const { shard, sequenceNumber } = write(state, stream, entry, state.now(), Date.now());
   if (sequenceNumber === undefined) {
     throw new ApiError(400, 'ProvisionedThroughputExceededException', throttleMessage(state, stream, shard));
   }

@@ -1,123 +1,76 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { LOCAL_CREDENTIALS, localRequestHandler } from '../clients.js';
-import { type AcceptedEntry, EntryLog, type EntryLogOptions } from './EntryLog.js';
+import { EntryLog } from './EntryLog.js';
 import { parseExplicitHashKey } from './hashKeys.js';
 import { listShards } from './listShards.js';
-import {
-  ApiError,
-  describeStreamSummary,
-  putRecord,
-  putRecords,
-  type RequestLimits,
-  type SimulatorState,
-} from './operations.js';
-import type { ShardLimits } from './ShardWindow.js';
-import { SequenceNumbers, SimulatedStream, SimulatorError } from './SimulatedStream.js';
-
-/** Options for {@link startKinesisSimulator}. */
-export interface KinesisSimulatorOptions {
-  /** Streams that exist from the start. @defaultValue `[]` */
-  streams?: ReadonlyArray<{
-    streamName: string;
-    shardCount: number;
-    /** The stream's maximum record size (as UpdateMaxRecordSize sets it), 1,024 to 10,240. */
-    maxRecordSizeInKiB?: number;
-  }>;
-  /**
-   * Per-shard write limits over a sliding window, or `false` for none (CPU benchmarks).
-   * @defaultValue `{ recordsPerSecond: 1_000, bytesPerSecond: 1_048_576, windowMs: 1_000 }`
-   */
-  shardLimits?: ShardLimits | false;
-  /**
-   * PutRecords / PutRecord request limits (always enforced). A stream whose maximum record size is above
-   * 1 MiB takes requests of up to 10 MiB. @defaultValue the service's: 500, 5 MiB, 1 MiB
-   */
-  requestLimits?: RequestLimits;
-  /** What to remember of accepted entries. @defaultValue every entry with its data, up to 200,000 */
-  log?: EntryLogOptions;
-  /** Region put into ARNs and clients. @defaultValue `'us-east-1'` */
-  region?: string;
-  /** Account id put into ARNs and messages. @defaultValue `'000000000000'` */
-  account?: string;
-  /** Clock (ms) of the sliding windows; tests may pass a fake one. @defaultValue `performance.now` */
-  now?: () => number;
-  /** Largest request body accepted; larger ones get a 413 and the connection closes. @defaultValue `16_777_216` */
-  maxBodyBytes?: number;
-}
-
-/** A snapshot of one simulated shard. */
-export interface SimulatedShardInfo {
-  shardId: string;
-  parentShardId: string | undefined;
-  adjacentParentShardId: string | undefined;
-  startingHashKey: bigint;
-  endingHashKey: bigint;
-  open: boolean;
-  accepted: number;
-  throttled: number;
-  bytes: number;
-}
-
-/** Counters of a simulator since start (or the last `clearLog`, for the log only). */
-export interface SimulatorStats {
-  /** HTTP requests by operation name (unknown ones as `'Unknown'`). */
-  requests: Record<string, number>;
-  /** PutRecord(s) entries that passed validation. */
-  entries: number;
-  accepted: number;
-  /** Data + partition key bytes accepted. */
-  acceptedBytes: number;
-  /** Entries refused with ProvisionedThroughputExceededException. */
-  throttled: number;
-  /** Requests answered with a 4xx/5xx error (validation, not found, ...). */
-  rejectedRequests: number;
-  /** Accepted entries that did not fit the log. */
-  droppedFromLog: number;
-}
-
-/** A running simulator. */
-export interface KinesisSimulator {
-  /** `http://127.0.0.1:<port>`. */
-  readonly endpoint: string;
-  readonly region: string;
-  /** A KinesisClient for this simulator (HTTP/1.1, dummy credentials); destroyed by `stop()`. */
-  createClient(config?: Partial<KinesisClientConfig>): KinesisClient;
-  /** Creates a stream; `maxRecordSizeInKiB` (1,024 to 10,240) as UpdateMaxRecordSize would set it. */
-  createStream(streamName: string, shardCount: number, options?: { maxRecordSizeInKiB?: number }): void;
-  /** Changes a stream's maximum record size, as UpdateMaxRecordSize does (1,024 to 10,240 KiB). */
-  updateMaxRecordSize(streamName: string, maxRecordSizeInKiB: number): void;
-  /** Splits an open shard (at the middle of its range by default); returns the children's ids. */
-  splitShard(streamName: string, shardId: string, newStartingHashKey?: bigint | string): [string, string];
-  /** Merges two adjacent open shards; returns the child's id. */
-  mergeShards(streamName: string, shardId: string, adjacentShardId: string): string;
-  /** Every shard of a stream, open and closed, in creation order. */
-  shards(streamName: string): SimulatedShardInfo[];
-  /** Accepted entries in acceptance order (empty in `'counts'` mode). */
-  accepted(): readonly AcceptedEntry[];
-  /** Empties the entry log (counters stay). */
-  clearLog(): void;
-  stats(): SimulatorStats;
-  /** Closes the server and the clients it made. Safe to call twice. */
-  stop(): Promise<void>;
-}
+import { ApiError, describeStreamSummary, putRecord, putRecords, type SimulatorState } from './operations.js';
+import { getRecords, getShardIterator } from './reads.js';
+import { describeStream, mergeShards, splitShard } from './resharding.js';
+import { SequenceNumbers, type ShardSetup, SimulatedStream, SimulatorError } from './SimulatedStream.js';
+import { listenBoth, type Response, type TransportRequest } from './transport.js';
+import type { KinesisSimulator, KinesisSimulatorOptions } from './types.js';
 
 const OPERATIONS: Record<string, (state: SimulatorState, body: Record<string, unknown>) => unknown> = {
   PutRecords: putRecords,
   PutRecord: putRecord,
   ListShards: listShards,
   DescribeStreamSummary: describeStreamSummary,
+  DescribeStream: describeStream,
+  GetShardIterator: getShardIterator,
+  GetRecords: getRecords,
+  SplitShard: splitShard,
+  MergeShards: mergeShards,
 };
 const TARGET_PREFIX = 'Kinesis_20131202.';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 
+function checkRange(value: number, min: number, max: number, label: string): number {
+  if (!(Number.isFinite(value) && value >= min && value <= max)) {
+    throw new SimulatorError('INVALID_OPTION', `${label} must be ${min}..${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** The options' shard setup, validated. */
+function shardSetup(options: KinesisSimulatorOptions): ShardSetup {
+  const writes = options.shardLimits;
+  const reads = options.readLimits;
+  const setup: ShardSetup = {
+    writeLimits:
+      writes === false
+        ? undefined
+        : {
+            recordsPerSecond: writes?.recordsPerSecond ?? 1_000,
+            bytesPerSecond: writes?.bytesPerSecond ?? 1_048_576,
+            windowMs: writes?.windowMs ?? 1_000,
+          },
+    readLimits:
+      reads === false
+        ? undefined
+        : { callsPerSecond: reads?.callsPerSecond ?? 5, bytesPerSecond: reads?.bytesPerSecond ?? 2_097_152 },
+    retainedBytesPerShard: checkRange(
+      options.retainedBytesPerShard ?? 32 * 1024 * 1024,
+      1024,
+      4 * 1024 ** 3,
+      'retainedBytesPerShard',
+    ),
+  };
+  if (setup.writeLimits) {
+    checkRange(setup.writeLimits.recordsPerSecond, 1, 1_000_000, 'shardLimits.recordsPerSecond');
+  }
+  if (setup.readLimits) {
+    checkRange(setup.readLimits.callsPerSecond, 1, 10_000, 'readLimits.callsPerSecond');
+    checkRange(setup.readLimits.bytesPerSecond, 1, 1024 ** 3, 'readLimits.bytesPerSecond');
+  }
+  return setup;
+}
+
 /**
- * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol over HTTP/1.1 on 127.0.0.1, a free
- * port): ListShards, DescribeStreamSummary, PutRecords and PutRecord, with the service's request limits,
- * per-shard sliding-window limits answered as per-entry ProvisionedThroughputExceededException, hash-range
- * routing, splits and merges, and a log of accepted entries.
+ * Starts a loopback Kinesis data-plane simulator (JSON 1.1 protocol on 127.0.0.1, a free port, HTTP/1.1 and
+ * HTTP/2 cleartext on the same port): PutRecords / PutRecord with the service's request limits and per-shard
+ * write limits, GetShardIterator / GetRecords with per-shard read limits and iterator expiry, ListShards,
+ * DescribeStream(Summary), SplitShard / MergeShards, and a log of accepted entries.
  */
 export async function startKinesisSimulator(
   options: KinesisSimulatorOptions = {},
@@ -125,17 +78,7 @@ export async function startKinesisSimulator(
   const region = options.region ?? 'us-east-1';
   const account = options.account ?? '000000000000';
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
-  const shardLimits =
-    options.shardLimits === false
-      ? undefined
-      : {
-          recordsPerSecond: options.shardLimits?.recordsPerSecond ?? 1_000,
-          bytesPerSecond: options.shardLimits?.bytesPerSecond ?? 1_048_576,
-          windowMs: options.shardLimits?.windowMs ?? 1_000,
-        };
-  if (shardLimits && !(shardLimits.recordsPerSecond >= 1 && shardLimits.recordsPerSecond <= 1_000_000)) {
-    throw new SimulatorError('INVALID_OPTION', 'shardLimits.recordsPerSecond must be 1..1,000,000');
-  }
+  const setup = shardSetup(options);
   const sequence = new SequenceNumbers();
   const log = new EntryLog(options.log);
   const state: SimulatorState = {
@@ -148,8 +91,19 @@ export async function startKinesisSimulator(
       maxRecordBytes: options.requestLimits?.maxRecordBytes ?? 1024 * 1024,
     },
     now: options.now ?? (() => performance.now()),
-    counters: { entries: 0, accepted: 0, acceptedBytes: 0, throttled: 0, rejected: 0 },
+    counters: {
+      entries: 0,
+      accepted: 0,
+      acceptedBytes: 0,
+      throttled: 0,
+      rejected: 0,
+      readThrottled: 0,
+      readRecords: 0,
+      readBytes: 0,
+    },
     nextSequenceNumber: () => sequence.next(),
+    currentSequenceNumber: () => sequence.current(),
+    iteratorLifetimeMs: checkRange(options.iteratorLifetimeMs ?? 300_000, 1, 3_600_000, 'iteratorLifetimeMs'),
   };
   const requests: Record<string, number> = {};
   let requestIds = 0;
@@ -164,21 +118,14 @@ export async function startKinesisSimulator(
     const arn = `arn:aws:kinesis:${region}:${account}:stream/${streamName}`;
     state.streams.set(
       streamName,
-      new SimulatedStream(
-        streamName,
-        arn,
-        shardCount,
-        shardLimits,
-        sequence,
-        streamOptions.maxRecordSizeInKiB,
-      ),
+      new SimulatedStream(streamName, arn, shardCount, setup, sequence, streamOptions.maxRecordSizeInKiB),
     );
   };
   for (const { streamName, shardCount, maxRecordSizeInKiB } of options.streams ?? []) {
     createStream(streamName, shardCount, maxRecordSizeInKiB === undefined ? {} : { maxRecordSizeInKiB });
   }
 
-  const respond = (res: ServerResponse, status: number, payload: unknown): void => {
+  const respond = (res: Response, status: number, payload: unknown): void => {
     const body = JSON.stringify(payload);
     requestIds += 1;
     res.writeHead(status, {
@@ -189,8 +136,8 @@ export async function startKinesisSimulator(
     res.end(body);
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, raw: Buffer): void => {
-    const target = req.headers['x-amz-target'];
+  const handle = (request: TransportRequest, res: Response): void => {
+    const target = request.headers['x-amz-target'];
     const operation =
       typeof target === 'string' && target.startsWith(TARGET_PREFIX)
         ? target.slice(TARGET_PREFIX.length)
@@ -201,7 +148,10 @@ export async function startKinesisSimulator(
       if (!run) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${String(target)}`);
       let body: Record<string, unknown>;
       try {
-        body = raw.length === 0 ? {} : (JSON.parse(raw.toString('utf8')) as Record<string, unknown>);
+        body =
+          request.body.length === 0
+            ? {}
+            : (JSON.parse(request.body.toString('utf8')) as Record<string, unknown>);
       } catch {
         throw new ApiError(400, 'SerializationException', 'Request body is not valid JSON.');
       }
@@ -214,31 +164,8 @@ export async function startKinesisSimulator(
     }
   };
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        res.writeHead(413, { connection: 'close' }).end();
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size <= maxBodyBytes)
-        handle(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
-    });
-  });
-  // Longer than the SDK agent's idle sockets live, so the server never closes one the client is about to reuse.
-  server.keepAliveTimeout = 120_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const transport = await listenBoth(handle, maxBodyBytes);
+  const endpoint = `http://127.0.0.1:${transport.port}`;
   const clients: KinesisClient[] = [];
   let stopping: Promise<void> | undefined;
 
@@ -289,21 +216,30 @@ export async function startKinesisSimulator(
       })),
     accepted: () => log.entries,
     clearLog: () => log.clear(),
-    stats: () => ({
-      requests: { ...requests },
-      entries: state.counters.entries,
-      accepted: state.counters.accepted,
-      acceptedBytes: state.counters.acceptedBytes,
-      throttled: state.counters.throttled,
-      rejectedRequests: state.counters.rejected,
-      droppedFromLog: log.dropped,
-    }),
+    stats: () => {
+      let trimmedRecords = 0;
+      for (const stream of state.streams.values()) {
+        for (const shard of stream.shards) trimmedRecords += shard.records.trimmed;
+      }
+      return {
+        requests: { ...requests },
+        entries: state.counters.entries,
+        accepted: state.counters.accepted,
+        acceptedBytes: state.counters.acceptedBytes,
+        throttled: state.counters.throttled,
+        rejectedRequests: state.counters.rejected,
+        droppedFromLog: log.dropped,
+        readThrottled: state.counters.readThrottled,
+        readRecords: state.counters.readRecords,
+        readBytes: state.counters.readBytes,
+        trimmedRecords,
+      };
+    },
     stop() {
-      stopping ??= new Promise<void>((resolve) => {
+      stopping ??= (async () => {
         for (const client of clients.splice(0)) client.destroy();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+        await transport.close();
+      })();
       return stopping;
     },
   };
