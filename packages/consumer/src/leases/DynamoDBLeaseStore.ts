@@ -168,6 +168,8 @@ export class DynamoDBLeaseStore implements LeaseStore {
       item.parentShardId = { SS: [...lease.parentShardIds] };
     if (lease.startingHashKey !== undefined) item.startingHashKey = { S: lease.startingHashKey };
     if (lease.endingHashKey !== undefined) item.endingHashKey = { S: lease.endingHashKey };
+    if (lease.streamName !== undefined) item.streamName = { S: lease.streamName };
+    if (lease.shardId !== undefined) item.shardId = { S: lease.shardId };
     return this.#conditional(() =>
       this.#client.send(
         new PutItemCommand({
@@ -446,5 +448,7 @@ export function fromItem(item: Item): Lease {
     startingHashKey: item.startingHashKey?.S,
     endingHashKey: item.endingHashKey?.S,
     throughputKBps: kbps !== undefined && Number.isFinite(kbps) ? kbps : undefined,
+    ...(item.streamName?.S !== undefined ? { streamName: item.streamName.S } : {}),
+    ...(item.shardId?.S !== undefined ? { shardId: item.shardId.S } : {}),
   };
 }

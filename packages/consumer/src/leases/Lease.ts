@@ -30,6 +30,12 @@ export interface Lease {
    * record data it processed on this shard, written with each renewal. `undefined` until an owner measured it.
    */
   readonly throughputKBps?: number | undefined;
+  /**
+   * Multi-stream tables only (KCL `MultiStreamLease`): the stream identifier `accountId:streamName:creationEpoch`
+   * (attribute `streamName`) and the plain shard id (attribute `shardId`). See `leaseKeys.ts`.
+   */
+  readonly streamName?: string | undefined;
+  readonly shardId?: string | undefined;
 }
 
 /** What is needed to create a lease; counters start at 0 and the lease starts unowned. */
@@ -40,6 +46,9 @@ export interface NewLease {
   parentShardIds?: readonly string[];
   startingHashKey?: string;
   endingHashKey?: string;
+  /** Multi-stream tables: the `streamName` (stream identifier) and `shardId` attributes. */
+  streamName?: string;
+  shardId?: string;
 }
 
 export const SHARD_END = 'SHARD_END';

@@ -4,13 +4,16 @@ import { sleep } from '../backoff.js';
 import type { TypedEvents } from '../events.js';
 import type { Counters } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
+import { StreamTracker, type TrackedStream } from '../streams/StreamTracker.js';
+import type { InitialPosition, StreamRef } from '../types.js';
 import { DynamoDBLeaseStore } from './DynamoDBLeaseStore.js';
 import { DynamoDBWorkerStore } from './DynamoDBWorkerStore.js';
 import type { Lease } from './Lease.js';
-import { LeaseCleaner } from './LeaseCleaner.js';
+import type { LeaseDeletionReason } from './LeaseCleaner.js';
 import { type LeaseLossReason, LeaseRenewer } from './LeaseRenewer.js';
 import { LeaseTaker } from './LeaseTaker.js';
-import { ShardSyncer } from './ShardSyncer.js';
+import { type LeaseKey, leaseKeyOf, type StreamShard, shardOf } from './leaseKeys.js';
+import { StreamLeases } from './StreamLeases.js';
 import { ThroughputMeter } from './ThroughputMeter.js';
 import { WorkerLiveness } from './WorkerLiveness.js';
 
@@ -34,6 +37,18 @@ export interface LeaseCoordinatorDeps {
   bytesProcessed(shardId: string): number | undefined;
 }
 
+/** The stream behind a lease, as the worker reads its shard. */
+export interface LeaseStream {
+  readonly shard: StreamShard;
+  readonly stream: StreamRef;
+  /** The stream's name (for the processor and metrics). */
+  readonly streamName: string;
+  readonly streamARN: string | undefined;
+  readonly initialPosition: InitialPosition;
+  /** The stream's leases by shard id (parent checks). */
+  readonly leases: StreamLeases;
+}
+
 /**
  * The worker's lease side, which knows nothing of records: the lease and heartbeat tables, renewing,
  * judging liveness, taking and asking for leases, shard sync and lease cleanup, and the three background
@@ -45,11 +60,14 @@ export class LeaseCoordinator {
   readonly #deps: LeaseCoordinatorDeps;
   readonly #workerStore: DynamoDBWorkerStore;
   readonly #taker: LeaseTaker;
-  readonly #syncer: ShardSyncer;
-  readonly #cleaner: LeaseCleaner | undefined;
   readonly #liveness: WorkerLiveness;
   readonly #meter: ThroughputMeter;
-  readonly #hashRanges = new Map<string, HashKeyRange>();
+  /** Per stream, by serialized stream identity (`''` for the stream of a single-stream application). */
+  readonly #streams = new Map<string, StreamLeases>();
+  /** The stream list of a multi-stream application; `undefined` in a single-stream one. */
+  readonly #tracker: StreamTracker | undefined;
+  /** Streams known by identity: their names and ARNs, for {@link streamOf}. */
+  readonly #tracked = new Map<string, TrackedStream>();
   readonly #loopsAbort = new AbortController();
   readonly #renewAbort = new AbortController();
   readonly #loops: Promise<void>[] = [];
@@ -124,32 +142,54 @@ export class LeaseCoordinator {
       now,
       onError: (error, operation) => events.emit('error', { operation, error }),
     });
-    const initial = o.initialPosition;
-    this.#syncer = new ShardSyncer({
+    if (o.streams === undefined) {
+      const stream = o.stream as StreamRef;
+      this.#streams.set('', this.#streamLeases(undefined, stream, o.initialPosition));
+    } else {
+      this.#tracker = new StreamTracker({
+        kinesis: o.kinesisClient,
+        source: o.streams,
+        initialPosition: o.initialPosition,
+        gracePeriodMs: o.formerStreamGracePeriodMs,
+        now,
+        signal: this.#loopsAbort.signal,
+      });
+    }
+  }
+
+  #streamLeases(streamId: string | undefined, stream: StreamRef, initial: InitialPosition): StreamLeases {
+    const { options: o, events } = this.#deps;
+    return new StreamLeases({
       kinesis: o.kinesisClient,
-      stream: o.stream,
       store: this.store,
-      initialCheckpoint: typeof initial === 'object' ? 'AT_TIMESTAMP' : initial,
+      streamId,
+      stream,
+      initialPosition: initial,
       signal: this.#loopsAbort.signal,
-    });
-    this.#cleaner =
-      o.maxLeaseDeletesPerSync === 0
-        ? undefined
-        : new LeaseCleaner({
-            store: this.store,
-            kinesis: o.kinesisClient,
-            stream: o.stream,
-            failoverTimeMs: o.failoverTimeMs,
-            maxDeletesPerRun: o.maxLeaseDeletesPerSync,
-            now,
-            signal: this.#loopsAbort.signal,
-            onDeleted: (lease, reason) => {
-              counters.leasesDeleted++;
-              events.emit('leaseDeleted', { shardId: lease.leaseKey, reason });
-              o.logger.info?.('lease deleted', { shardId: lease.leaseKey, reason });
+      cleanup:
+        o.maxLeaseDeletesPerSync === 0
+          ? undefined
+          : {
+              failoverTimeMs: o.failoverTimeMs,
+              maxDeletesPerRun: o.maxLeaseDeletesPerSync,
+              now: () => performance.now(),
+              onDeleted: (lease, reason) => this.#deleted(streamId, lease.leaseKey, reason),
+              onError: (error, operation, shardId) =>
+                events.emit('error', { operation, error, shardId: this.#keyIn(streamId, shardId) }),
             },
-            onError: (error, operation, shardId) => events.emit('error', { operation, error, shardId }),
-          });
+    });
+  }
+
+  #keyIn(streamId: string | undefined, shardId: string): LeaseKey {
+    return leaseKeyOf({ streamId, shardId });
+  }
+
+  #deleted(streamId: string | undefined, shardId: string, reason: LeaseDeletionReason): void {
+    const { options: o, events, counters } = this.#deps;
+    const leaseKey = leaseKeyOf({ streamId, shardId });
+    counters.leasesDeleted++;
+    events.emit('leaseDeleted', { shardId: leaseKey, reason });
+    o.logger.info?.('lease deleted', { shardId: leaseKey, reason });
   }
 
   /**
@@ -157,10 +197,29 @@ export class LeaseCoordinator {
    * table, the heartbeat (no lease is ever held without one), and the first shard sync.
    */
   async start(): Promise<void> {
-    const shards = await this.#syncer.listShards();
+    if (this.#tracker) {
+      const { added, failures } = await this.#tracker.refresh();
+      if (failures[0]) throw failures[0];
+      for (const stream of added) this.#track(stream);
+    }
+    const listings = new Map<StreamLeases, Shard[]>();
+    for (const streamLeases of this.#streams.values())
+      listings.set(streamLeases, await streamLeases.listShards());
     await this.store.ensureTable();
     await this.#liveness.start();
-    await this.#sync(shards);
+    const scan = this.#tracker ? await this.store.listLeases() : undefined;
+    for (const [streamLeases, shards] of listings) await streamLeases.sync(shards, scan, false);
+    this.#liveness.changed();
+  }
+
+  #track(stream: TrackedStream): StreamLeases {
+    this.#tracked.set(stream.id, stream);
+    let streamLeases = this.#streams.get(stream.id);
+    if (!streamLeases) {
+      streamLeases = this.#streamLeases(stream.id, stream.ref, stream.initialPosition);
+      this.#streams.set(stream.id, streamLeases);
+    }
+    return streamLeases;
   }
 
   /** Starts the renew, look-and-take and sync loops (unless {@link stopTaking} came first). */
@@ -179,14 +238,19 @@ export class LeaseCoordinator {
         return this.renewer.renewAll();
       }),
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
-      this.#loop(
-        this.#loopsAbort.signal,
-        o.shardSyncIntervalMs,
-        'shardSync',
-        () => this.#sync(undefined, true),
-        true,
-      ),
+      this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#syncAll(), true),
     );
+    if (this.#tracker) {
+      this.#loops.push(
+        this.#loop(
+          this.#loopsAbort.signal,
+          o.streamListIntervalMs,
+          'streamList',
+          () => this.#refreshStreams(),
+          true,
+        ),
+      );
+    }
   }
 
   /** No more taking, syncing or cleaning (held leases are still renewed until {@link stopRenewing}). */
@@ -219,35 +283,55 @@ export class LeaseCoordinator {
     }
   }
 
-  /** The shard's hash range, from its lease or the last listing. */
+  /**
+   * The stream behind a lease key, or `undefined` when this worker does not serve that stream (not on its
+   * list, not in its grace period: a stream added on another worker's list first, or a former stream whose
+   * leases await deletion). Such leases are left alone by this worker.
+   */
+  streamOf(leaseKey: LeaseKey): LeaseStream | undefined {
+    const shard = shardOf(leaseKey);
+    if (this.#tracker === undefined) {
+      const leases = this.#streams.get('') as StreamLeases;
+      const stream = leases.stream;
+      const streamARN = 'StreamARN' in stream ? stream.StreamARN : undefined;
+      const streamName =
+        'StreamName' in stream
+          ? stream.StreamName
+          : stream.StreamARN.slice(stream.StreamARN.lastIndexOf('/') + 1);
+      return {
+        shard: { streamId: undefined, shardId: leaseKey },
+        stream,
+        streamName,
+        streamARN,
+        initialPosition: leases.initialPosition,
+        leases,
+      };
+    }
+    if (shard.streamId === undefined) return undefined;
+    const tracked = this.#tracked.get(shard.streamId);
+    const leases = this.#streams.get(shard.streamId);
+    if (!tracked || !leases) return undefined;
+    return {
+      shard,
+      stream: tracked.ref,
+      streamName: tracked.streamName,
+      streamARN: tracked.streamARN,
+      initialPosition: tracked.initialPosition,
+      leases,
+    };
+  }
+
+  /** The shard's hash range, from its lease or its stream's last listing. */
   hashRangeOf(lease: Lease): HashKeyRange | undefined {
-    return lease.startingHashKey !== undefined && lease.endingHashKey !== undefined
-      ? { startingHashKey: lease.startingHashKey, endingHashKey: lease.endingHashKey }
-      : this.#hashRanges.get(lease.leaseKey);
+    const stream = this.streamOf(lease.leaseKey);
+    return stream?.leases.hashRangeOf(lease, stream.shard.shardId);
   }
 
   /** At shard end: a child lease is created once every one of its parents has a lease (KCL rule). */
-  async createChildLeases(shardId: string, children: readonly ChildShard[]): Promise<void> {
-    for (const child of children) {
-      if (!child.ShardId) continue;
-      const parents = child.ParentShards ?? [shardId];
-      let allParentsLeased = true;
-      for (const parent of parents) {
-        if (parent !== shardId && !(await this.store.getLease(parent))) allParentsLeased = false;
-      }
-      if (!allParentsLeased) continue; // the other parent's worker (or the shard sync) creates it later
-      await this.store.createLeaseIfNotExists({
-        leaseKey: child.ShardId,
-        checkpoint: 'TRIM_HORIZON',
-        parentShardIds: parents,
-        ...(child.HashKeyRange?.StartingHashKey
-          ? { startingHashKey: child.HashKeyRange.StartingHashKey }
-          : {}),
-        ...(child.HashKeyRange?.EndingHashKey ? { endingHashKey: child.HashKeyRange.EndingHashKey } : {}),
-      });
-    }
-    const ids = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
-    await this.store.addChildShardIds(shardId, ids);
+  async createChildLeases(leaseKey: LeaseKey, children: readonly ChildShard[]): Promise<void> {
+    const stream = this.streamOf(leaseKey);
+    if (!stream) return; // its stream's leases were deleted meanwhile: nothing to continue
+    await stream.leases.createChildLeases(stream.shard.shardId, children);
     this.#liveness.changed();
   }
 
@@ -319,21 +403,87 @@ export class LeaseCoordinator {
   }
 
   /**
-   * Creates missing leases (on the taker's last lease scan: no scan of its own); with `clean`, then deletes
-   * leases no longer needed, on the same reads.
+   * Creates missing leases of every listed stream (on the taker's last lease scan: no scan of its own), then
+   * deletes leases no longer needed, on the same reads: per stream, and the leases of former streams. One
+   * stream failing (throttled, deleted) does not hold up the others.
    */
-  async #sync(listed?: Shard[], clean = false): Promise<void> {
-    const { shards, leases, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
-    if (created > 0) this.#liveness.changed();
-    for (const shard of shards) {
-      const range = shard.HashKeyRange;
-      if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {
-        this.#hashRanges.set(shard.ShardId, {
-          startingHashKey: range.StartingHashKey,
-          endingHashKey: range.EndingHashKey,
-        });
+  async #syncAll(): Promise<void> {
+    const scan = this.#taker.lastScan;
+    const active = this.#tracker ? this.#tracker.active().map((stream) => stream.id) : [''];
+    let created = 0;
+    for (const id of active) {
+      const streamLeases = this.#streams.get(id);
+      if (!streamLeases || this.#loopsAbort.signal.aborted) continue;
+      if (this.#tracker === undefined) {
+        created += await streamLeases.sync(undefined, scan, true);
+        continue;
+      }
+      try {
+        created += await streamLeases.sync(undefined, scan, true);
+      } catch (error) {
+        this.#deps.events.emit('error', { operation: 'shardSync', error, streamName: id });
       }
     }
-    if (clean) await this.#cleaner?.clean({ shards, leases });
+    if (created > 0) this.#liveness.changed();
+    if (this.#tracker && scan) {
+      await this.#deleteFormerStreams(this.#tracker, scan);
+      for (const id of this.#tracked.keys()) {
+        if (this.#tracker.byId(id)) continue; // forgotten once none of its leases is left
+        this.#tracked.delete(id);
+        this.#streams.delete(id);
+      }
+    }
+  }
+
+  /** Reads the stream list again: new streams get their leases at once; failures are reported. */
+  async #refreshStreams(): Promise<void> {
+    const tracker = this.#tracker as StreamTracker;
+    const { added, removed, failures } = await tracker.refresh();
+    for (const error of failures) this.#deps.events.emit('error', { operation: 'streamList', error });
+    for (const stream of removed)
+      this.#deps.options.logger.info?.('stream taken off the list', { streamName: stream.id });
+    let created = 0;
+    for (const stream of added) {
+      this.#deps.options.logger.info?.('stream added', { streamName: stream.id });
+      try {
+        created += await this.#track(stream).sync(undefined, this.#taker.lastScan, false);
+      } catch (error) {
+        this.#deps.events.emit('error', { operation: 'shardSync', error, streamName: stream.id });
+      }
+    }
+    if (created > 0 || added.length > 0) this.#liveness.changed();
+  }
+
+  /**
+   * Deletes the leases of streams off the list for the grace period (bounded per run by
+   * `maxLeaseDeletesPerSync`). Each is read again first and deleted only as read, so a lease renewed meanwhile
+   * survives until the next run; its holder's next renewal then fails and it stops processing.
+   */
+  async #deleteFormerStreams(tracker: StreamTracker, scan: readonly Lease[]): Promise<void> {
+    let budget = this.#deps.options.maxLeaseDeletesPerSync;
+    if (budget === 0) return;
+    const byStream = new Map<string, Lease[]>();
+    for (const lease of scan) {
+      const { streamId } = shardOf(lease.leaseKey);
+      if (streamId === undefined) continue;
+      const list = byStream.get(streamId);
+      if (list) list.push(lease);
+      else byStream.set(streamId, [lease]);
+    }
+    for (const id of tracker.formerStreamsDue(new Set(byStream.keys()))) {
+      for (const lease of byStream.get(id) ?? []) {
+        if (budget-- <= 0 || this.#loopsAbort.signal.aborted) return;
+        try {
+          const current = await this.store.getLease(lease.leaseKey);
+          if (current && (await this.store.deleteLease(current))) {
+            const { shardId } = shardOf(lease.leaseKey);
+            this.#deleted(id, shardId, 'former-stream');
+          }
+        } catch (error) {
+          this.#deps.events.emit('error', { operation: 'deleteLease', error, shardId: lease.leaseKey });
+          return;
+        }
+      }
+    }
   }
 }
