@@ -1,19 +1,16 @@
-import type { ChildShard, Shard } from '@aws-sdk/client-kinesis';
+import type { ChildShard } from '@aws-sdk/client-kinesis';
 import type { HashKeyRange } from '@shardline/aggregation';
 import { sleep } from '../backoff.js';
 import type { TypedEvents } from '../events.js';
 import type { Counters } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
-import { StreamTracker, type TrackedStream } from '../streams/StreamTracker.js';
-import type { InitialPosition, StreamRef } from '../types.js';
 import { DynamoDBLeaseStore } from './DynamoDBLeaseStore.js';
 import { DynamoDBWorkerStore } from './DynamoDBWorkerStore.js';
 import type { Lease } from './Lease.js';
-import type { LeaseDeletionReason } from './LeaseCleaner.js';
 import { type LeaseLossReason, LeaseRenewer } from './LeaseRenewer.js';
 import { LeaseTaker } from './LeaseTaker.js';
-import { type LeaseKey, leaseKeyOf, type StreamShard, shardOf } from './leaseKeys.js';
-import { StreamLeases } from './StreamLeases.js';
+import type { LeaseKey } from './leaseKeys.js';
+import { type LeaseStream, StreamRegistry } from './StreamRegistry.js';
 import { ThroughputMeter } from './ThroughputMeter.js';
 import { WorkerLiveness } from './WorkerLiveness.js';
 
@@ -37,18 +34,6 @@ export interface LeaseCoordinatorDeps {
   bytesProcessed(shardId: string): number | undefined;
 }
 
-/** The stream behind a lease, as the worker reads its shard. */
-export interface LeaseStream {
-  readonly shard: StreamShard;
-  readonly stream: StreamRef;
-  /** The stream's name (for the processor and metrics). */
-  readonly streamName: string;
-  readonly streamARN: string | undefined;
-  readonly initialPosition: InitialPosition;
-  /** The stream's leases by shard id (parent checks). */
-  readonly leases: StreamLeases;
-}
-
 /**
  * The worker's lease side, which knows nothing of records: the lease and heartbeat tables, renewing,
  * judging liveness, taking and asking for leases, shard sync and lease cleanup, and the three background
@@ -62,12 +47,8 @@ export class LeaseCoordinator {
   readonly #taker: LeaseTaker;
   readonly #liveness: WorkerLiveness;
   readonly #meter: ThroughputMeter;
-  /** Per stream, by serialized stream identity (`''` for the stream of a single-stream application). */
-  readonly #streams = new Map<string, StreamLeases>();
-  /** The stream list of a multi-stream application; `undefined` in a single-stream one. */
-  readonly #tracker: StreamTracker | undefined;
-  /** Streams known by identity: their names and ARNs, for {@link streamOf}. */
-  readonly #tracked = new Map<string, TrackedStream>();
+  /** The application's streams: one, or a multi-stream application's list. */
+  readonly #registry: StreamRegistry;
   readonly #loopsAbort = new AbortController();
   readonly #renewAbort = new AbortController();
   readonly #loops: Promise<void>[] = [];
@@ -142,54 +123,13 @@ export class LeaseCoordinator {
       now,
       onError: (error, operation) => events.emit('error', { operation, error }),
     });
-    if (o.streams === undefined) {
-      const stream = o.stream as StreamRef;
-      this.#streams.set('', this.#streamLeases(undefined, stream, o.initialPosition));
-    } else {
-      this.#tracker = new StreamTracker({
-        kinesis: o.kinesisClient,
-        source: o.streams,
-        initialPosition: o.initialPosition,
-        gracePeriodMs: o.formerStreamGracePeriodMs,
-        now,
-        signal: this.#loopsAbort.signal,
-      });
-    }
-  }
-
-  #streamLeases(streamId: string | undefined, stream: StreamRef, initial: InitialPosition): StreamLeases {
-    const { options: o, events } = this.#deps;
-    return new StreamLeases({
-      kinesis: o.kinesisClient,
+    this.#registry = new StreamRegistry({
+      options: o,
+      events,
+      counters,
       store: this.store,
-      streamId,
-      stream,
-      initialPosition: initial,
       signal: this.#loopsAbort.signal,
-      cleanup:
-        o.maxLeaseDeletesPerSync === 0
-          ? undefined
-          : {
-              failoverTimeMs: o.failoverTimeMs,
-              maxDeletesPerRun: o.maxLeaseDeletesPerSync,
-              now: () => performance.now(),
-              onDeleted: (lease, reason) => this.#deleted(streamId, lease.leaseKey, reason),
-              onError: (error, operation, shardId) =>
-                events.emit('error', { operation, error, shardId: this.#keyIn(streamId, shardId) }),
-            },
     });
-  }
-
-  #keyIn(streamId: string | undefined, shardId: string): LeaseKey {
-    return leaseKeyOf({ streamId, shardId });
-  }
-
-  #deleted(streamId: string | undefined, shardId: string, reason: LeaseDeletionReason): void {
-    const { options: o, events, counters } = this.#deps;
-    const leaseKey = leaseKeyOf({ streamId, shardId });
-    counters.leasesDeleted++;
-    events.emit('leaseDeleted', { shardId: leaseKey, reason });
-    o.logger.info?.('lease deleted', { shardId: leaseKey, reason });
   }
 
   /**
@@ -197,29 +137,10 @@ export class LeaseCoordinator {
    * table, the heartbeat (no lease is ever held without one), and the first shard sync.
    */
   async start(): Promise<void> {
-    if (this.#tracker) {
-      const { added, failures } = await this.#tracker.refresh();
-      if (failures[0]) throw failures[0];
-      for (const stream of added) this.#track(stream);
-    }
-    const listings = new Map<StreamLeases, Shard[]>();
-    for (const streamLeases of this.#streams.values())
-      listings.set(streamLeases, await streamLeases.listShards());
+    const listings = await this.#registry.listShards();
     await this.store.ensureTable();
     await this.#liveness.start();
-    const scan = this.#tracker ? await this.store.listLeases() : undefined;
-    for (const [streamLeases, shards] of listings) await streamLeases.sync(shards, scan, false);
-    this.#liveness.changed();
-  }
-
-  #track(stream: TrackedStream): StreamLeases {
-    this.#tracked.set(stream.id, stream);
-    let streamLeases = this.#streams.get(stream.id);
-    if (!streamLeases) {
-      streamLeases = this.#streamLeases(stream.id, stream.ref, stream.initialPosition);
-      this.#streams.set(stream.id, streamLeases);
-    }
-    return streamLeases;
+    if ((await this.#registry.firstSync(listings)) > 0) this.#liveness.changed();
   }
 
   /** Starts the renew, look-and-take and sync loops (unless {@link stopTaking} came first). */
@@ -240,7 +161,7 @@ export class LeaseCoordinator {
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
       this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#syncAll(), true),
     );
-    if (this.#tracker) {
+    if (o.streams !== undefined) {
       this.#loops.push(
         this.#loop(
           this.#loopsAbort.signal,
@@ -283,53 +204,20 @@ export class LeaseCoordinator {
     }
   }
 
-  /**
-   * The stream behind a lease key, or `undefined` when this worker does not serve that stream (not on its
-   * list, not in its grace period: a stream added on another worker's list first, or a former stream whose
-   * leases await deletion). Such leases are left alone by this worker.
-   */
+  /** See {@link StreamRegistry.streamOf}. */
   streamOf(leaseKey: LeaseKey): LeaseStream | undefined {
-    const shard = shardOf(leaseKey);
-    if (this.#tracker === undefined) {
-      const leases = this.#streams.get('') as StreamLeases;
-      const stream = leases.stream;
-      const streamARN = 'StreamARN' in stream ? stream.StreamARN : undefined;
-      const streamName =
-        'StreamName' in stream
-          ? stream.StreamName
-          : stream.StreamARN.slice(stream.StreamARN.lastIndexOf('/') + 1);
-      return {
-        shard: { streamId: undefined, shardId: leaseKey },
-        stream,
-        streamName,
-        streamARN,
-        initialPosition: leases.initialPosition,
-        leases,
-      };
-    }
-    if (shard.streamId === undefined) return undefined;
-    const tracked = this.#tracked.get(shard.streamId);
-    const leases = this.#streams.get(shard.streamId);
-    if (!tracked || !leases) return undefined;
-    return {
-      shard,
-      stream: tracked.ref,
-      streamName: tracked.streamName,
-      streamARN: tracked.streamARN,
-      initialPosition: tracked.initialPosition,
-      leases,
-    };
+    return this.#registry.streamOf(leaseKey);
   }
 
   /** The shard's hash range, from its lease or its stream's last listing. */
   hashRangeOf(lease: Lease): HashKeyRange | undefined {
-    const stream = this.streamOf(lease.leaseKey);
+    const stream = this.#registry.streamOf(lease.leaseKey);
     return stream?.leases.hashRangeOf(lease, stream.shard.shardId);
   }
 
   /** At shard end: a child lease is created once every one of its parents has a lease (KCL rule). */
   async createChildLeases(leaseKey: LeaseKey, children: readonly ChildShard[]): Promise<void> {
-    const stream = this.streamOf(leaseKey);
+    const stream = this.#registry.streamOf(leaseKey);
     if (!stream) return; // its stream's leases were deleted meanwhile: nothing to continue
     await stream.leases.createChildLeases(stream.shard.shardId, children);
     this.#liveness.changed();
@@ -402,88 +290,13 @@ export class LeaseCoordinator {
     if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
   }
 
-  /**
-   * Creates missing leases of every listed stream (on the taker's last lease scan: no scan of its own), then
-   * deletes leases no longer needed, on the same reads: per stream, and the leases of former streams. One
-   * stream failing (throttled, deleted) does not hold up the others.
-   */
+  /** Shard sync and lease cleanup of every listed stream, then the leases of former streams. */
   async #syncAll(): Promise<void> {
-    const scan = this.#taker.lastScan;
-    const active = this.#tracker ? this.#tracker.active().map((stream) => stream.id) : [''];
-    let created = 0;
-    for (const id of active) {
-      const streamLeases = this.#streams.get(id);
-      if (!streamLeases || this.#loopsAbort.signal.aborted) continue;
-      if (this.#tracker === undefined) {
-        created += await streamLeases.sync(undefined, scan, true);
-        continue;
-      }
-      try {
-        created += await streamLeases.sync(undefined, scan, true);
-      } catch (error) {
-        this.#deps.events.emit('error', { operation: 'shardSync', error, streamName: id });
-      }
-    }
-    if (created > 0) this.#liveness.changed();
-    if (this.#tracker && scan) {
-      await this.#deleteFormerStreams(this.#tracker, scan);
-      for (const id of this.#tracked.keys()) {
-        if (this.#tracker.byId(id)) continue; // forgotten once none of its leases is left
-        this.#tracked.delete(id);
-        this.#streams.delete(id);
-      }
-    }
+    if ((await this.#registry.syncAll(this.#taker.lastScan)) > 0) this.#liveness.changed();
   }
 
-  /** Reads the stream list again: new streams get their leases at once; failures are reported. */
+  /** Multi-stream: reads the stream list again; new streams get their leases at once. */
   async #refreshStreams(): Promise<void> {
-    const tracker = this.#tracker as StreamTracker;
-    const { added, removed, failures } = await tracker.refresh();
-    for (const error of failures) this.#deps.events.emit('error', { operation: 'streamList', error });
-    for (const stream of removed)
-      this.#deps.options.logger.info?.('stream taken off the list', { streamName: stream.id });
-    let created = 0;
-    for (const stream of added) {
-      this.#deps.options.logger.info?.('stream added', { streamName: stream.id });
-      try {
-        created += await this.#track(stream).sync(undefined, this.#taker.lastScan, false);
-      } catch (error) {
-        this.#deps.events.emit('error', { operation: 'shardSync', error, streamName: stream.id });
-      }
-    }
-    if (created > 0 || added.length > 0) this.#liveness.changed();
-  }
-
-  /**
-   * Deletes the leases of streams off the list for the grace period (bounded per run by
-   * `maxLeaseDeletesPerSync`). Each is read again first and deleted only as read, so a lease renewed meanwhile
-   * survives until the next run; its holder's next renewal then fails and it stops processing.
-   */
-  async #deleteFormerStreams(tracker: StreamTracker, scan: readonly Lease[]): Promise<void> {
-    let budget = this.#deps.options.maxLeaseDeletesPerSync;
-    if (budget === 0) return;
-    const byStream = new Map<string, Lease[]>();
-    for (const lease of scan) {
-      const { streamId } = shardOf(lease.leaseKey);
-      if (streamId === undefined) continue;
-      const list = byStream.get(streamId);
-      if (list) list.push(lease);
-      else byStream.set(streamId, [lease]);
-    }
-    for (const id of tracker.formerStreamsDue(new Set(byStream.keys()))) {
-      for (const lease of byStream.get(id) ?? []) {
-        if (budget-- <= 0 || this.#loopsAbort.signal.aborted) return;
-        try {
-          const current = await this.store.getLease(lease.leaseKey);
-          if (current && (await this.store.deleteLease(current))) {
-            const { shardId } = shardOf(lease.leaseKey);
-            this.#deleted(id, shardId, 'former-stream');
-          }
-        } catch (error) {
-          this.#deps.events.emit('error', { operation: 'deleteLease', error, shardId: lease.leaseKey });
-          return;
-        }
-      }
-    }
+    if ((await this.#registry.refresh(this.#taker.lastScan)) > 0) this.#liveness.changed();
   }
 }
