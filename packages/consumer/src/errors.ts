@@ -14,7 +14,8 @@ export type ConsumerErrorCode =
   | 'LEASE_TABLE'
   | 'FETCH_FAILED'
   | 'STREAM'
-  | 'STOPPED';
+  | 'STOPPED'
+  | 'INTERNAL';
 
 /** Base class: every error has a stable `code`, says whether retrying can help, and keeps its `cause`. */
 export class ConsumerError extends Error {
