@@ -7,6 +7,7 @@ import {
   deaggregateWithStats,
   hashKey,
   InvalidHashKeyError,
+  ConfigurationError,
   InvalidOptionsError,
   InvalidRecordError,
   RecordAggregator,
@@ -239,7 +240,8 @@ describe('deaggregate', () => {
         caught = error;
       }
       expect(caught).toBeInstanceOf(InvalidOptionsError);
-      expect(caught).toMatchObject({ code: 'INVALID_OPTIONS', retriable: false });
+      expect(caught).toMatchObject({ code: 'CONFIGURATION', retriable: false });
+      expect(caught).toBeInstanceOf(ConfigurationError);
       expect((caught as Error).message).toContain('"skip"');
       expect(() => deaggregate(input, { outOfRange: null as unknown as 'drop' })).toThrow(
         InvalidOptionsError,
