@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   AggregationFormatError,
   ChecksumMismatchError,
+  ConfigurationError,
   deaggregate,
   deaggregateAll,
   deaggregateWithStats,
   hashKey,
   InvalidHashKeyError,
-  ConfigurationError,
   InvalidOptionsError,
   InvalidRecordError,
   RecordAggregator,
