@@ -5,7 +5,7 @@ export type AggregationErrorCode =
   | 'RECORD_TOO_LARGE'
   | 'INVALID_RECORD'
   | 'INVALID_HASH_KEY'
-  | 'INVALID_OPTIONS'
+  | 'CONFIGURATION'
   | 'AGGREGATION_FORMAT'
   | 'CHECKSUM_MISMATCH'
   | 'USER_RECORD_FAILED';
@@ -67,12 +67,23 @@ export class InvalidHashKeyError extends ShardlineAggregationError {
   }
 }
 
-/** An option outside its documented range (for example `outOfRange` not `'keep'`, `'flag'` or `'drop'`). */
-export class InvalidOptionsError extends ShardlineAggregationError {
+/**
+ * An option outside its documented range (for example `outOfRange` not `'keep'`, `'flag'` or `'drop'`). Code
+ * `CONFIGURATION`, as in the producer and consumer packages.
+ */
+export class ConfigurationError extends ShardlineAggregationError {
   constructor(message: string) {
-    super('INVALID_OPTIONS', message);
+    super('CONFIGURATION', message);
   }
 }
+
+/**
+ * The former name of {@link ConfigurationError}, kept so code written against it keeps compiling.
+ * @deprecated Use `ConfigurationError`; its code is `CONFIGURATION` (it was `INVALID_OPTIONS`).
+ */
+export const InvalidOptionsError = ConfigurationError;
+/** @deprecated Use `ConfigurationError`. */
+export type InvalidOptionsError = ConfigurationError;
 
 /**
  * An aggregated record whose protobuf body is malformed (truncated, bad varint, index out of table range,

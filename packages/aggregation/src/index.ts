@@ -3,6 +3,7 @@ export {
   type AggregationErrorCode,
   AggregationFormatError,
   ChecksumMismatchError,
+  ConfigurationError,
   InvalidHashKeyError,
   InvalidOptionsError,
   InvalidRecordError,

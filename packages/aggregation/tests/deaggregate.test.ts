@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AggregationFormatError,
   ChecksumMismatchError,
+  ConfigurationError,
   deaggregate,
   deaggregateAll,
   deaggregateWithStats,
@@ -239,7 +240,8 @@ describe('deaggregate', () => {
         caught = error;
       }
       expect(caught).toBeInstanceOf(InvalidOptionsError);
-      expect(caught).toMatchObject({ code: 'INVALID_OPTIONS', retriable: false });
+      expect(caught).toMatchObject({ code: 'CONFIGURATION', retriable: false });
+      expect(caught).toBeInstanceOf(ConfigurationError);
       expect((caught as Error).message).toContain('"skip"');
       expect(() => deaggregate(input, { outOfRange: null as unknown as 'drop' })).toThrow(
         InvalidOptionsError,

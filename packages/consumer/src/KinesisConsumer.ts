@@ -7,7 +7,7 @@ import type { LeaseLossReason } from './leases/LeaseRenewer.js';
 import { ShardConsumer } from './lifecycle/ShardConsumer.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { type KinesisConsumerOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { processorSource, type RecordProcessor } from './processor.js';
+import { processorSource, type RecordProcessor, type ShardContext } from './processor.js';
 import { RecordSources } from './retrieval/RecordSources.js';
 
 /** Options of {@link KinesisConsumer.stop}. */
@@ -32,7 +32,10 @@ export interface StopOptions {
  */
 export class KinesisConsumer {
   readonly workerId: string;
-  /** The stream's name (from `streamARN` when that is what was given), as metric exporters report it. */
+  /**
+   * The stream's name (from `streamARN` when that is what was given), as metric exporters report it; the
+   * empty string in a multi-stream application (per-shard figures then name their stream).
+   */
   readonly streamName: string;
   /** The application's name: the lease table's, and the KCL's CloudWatch namespace. */
   readonly applicationName: string;
@@ -40,7 +43,7 @@ export class KinesisConsumer {
   readonly #events = new TypedEvents();
   readonly #counters = new Counters();
   readonly #leases: LeaseCoordinator;
-  readonly #processorFor: (shardId: string) => RecordProcessor;
+  readonly #processorFor: (shard: ShardContext) => RecordProcessor;
   readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
   readonly #sources: RecordSources;
   /** Aborted by stop(): ends a fan-out registration still waiting. */
@@ -53,9 +56,11 @@ export class KinesisConsumer {
     const o = this.#options;
     this.workerId = o.workerId;
     this.streamName =
-      'StreamName' in o.stream
-        ? o.stream.StreamName
-        : o.stream.StreamARN.slice(o.stream.StreamARN.lastIndexOf('/') + 1);
+      o.stream === undefined
+        ? ''
+        : 'StreamName' in o.stream
+          ? o.stream.StreamName
+          : o.stream.StreamARN.slice(o.stream.StreamARN.lastIndexOf('/') + 1);
     this.applicationName = o.applicationName;
     this.#processorFor = processorSource(this.#options.processor);
     this.#sources = new RecordSources({ options: o, events: this.#events, counters: this.#counters });
@@ -63,10 +68,12 @@ export class KinesisConsumer {
       options: this.#options,
       events: this.#events,
       counters: this.#counters,
-      isBusy: (shardId) => this.#consumers.has(shardId),
+      // A lease of a stream this worker does not serve (not on its list yet, or a former stream) is left alone.
+      isBusy: (leaseKey) => this.#consumers.has(leaseKey) || this.#leases.streamOf(leaseKey) === undefined,
       onAcquired: (lease, stolen) => this.#onAcquired(lease, stolen),
       onLost: (lease, reason) => this.#onLeaseLost(lease, reason),
       onHandoffRequested: (lease) => this.#onHandoffRequested(lease),
+      bytesProcessed: (shardId) => this.#consumers.get(shardId)?.consumer.bytesProcessed,
     });
   }
 
@@ -160,7 +167,9 @@ export class KinesisConsumer {
       workerId: this.workerId,
       leasesHeld: this.#leases.renewer.size,
       shards: [...this.#consumers.values()].map(({ consumer }) => ({
-        shardId: consumer.shardId,
+        shardId: consumer.context.shardId,
+        leaseKey: consumer.shardId,
+        ...(consumer.context.streamName !== undefined ? { streamName: consumer.context.streamName } : {}),
         state: consumer.state,
         millisBehindLatest: consumer.millisBehindLatest,
         recordsProcessed: consumer.recordsProcessed,
@@ -196,7 +205,7 @@ export class KinesisConsumer {
     };
   }
 
-  /** Shard ids whose leases this worker holds right now. */
+  /** Keys of the leases this worker holds right now: shard ids, or multi-stream lease keys. */
   heldShardIds(): string[] {
     return this.#leases.renewer.heldKeys().sort();
   }
@@ -213,9 +222,21 @@ export class KinesisConsumer {
 
   #startShard(lease: Lease): void {
     const o = this.#options;
+    const leaseKey = lease.leaseKey;
+    const stream = this.#leases.streamOf(leaseKey);
+    if (!stream) {
+      // Its stream was dropped between the take and now (former stream deleted): nothing to read.
+      void this.#leases.release(leaseKey);
+      return;
+    }
+    const context: ShardContext = {
+      shardId: stream.shard.shardId,
+      streamName: stream.streamName,
+      ...(stream.streamARN !== undefined ? { streamARN: stream.streamARN } : {}),
+    };
     let processor: RecordProcessor;
     try {
-      processor = this.#processorFor(lease.leaseKey);
+      processor = this.#processorFor(context);
     } catch (error) {
       this.#events.emit('error', { operation: 'createProcessor', error, shardId: lease.leaseKey });
       void this.#leases.release(lease.leaseKey);
@@ -230,7 +251,11 @@ export class KinesisConsumer {
       events: this.#events,
       counters: this.#counters,
       hashKeyRange: this.#leases.hashRangeOf(lease),
-      createRecordSource: (source) => this.#sources.create(source),
+      context,
+      initialPosition: stream.initialPosition,
+      parentLeases: stream.leases.scope,
+      createRecordSource: ({ shardId, start }) =>
+        this.#sources.create({ stream: stream.stream, shardId, start, leaseKey }),
       onChildShards: (shardId, children) => this.#leases.createChildLeases(shardId, children),
     });
     const entry = { consumer, done: Promise.resolve() };

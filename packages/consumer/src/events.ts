@@ -7,7 +7,11 @@ export interface FailingRecordRef {
   attempts: number;
 }
 
-/** Every event the consumer emits and its payload. */
+/**
+ * Every event the consumer emits and its payload. `shardId` is the lease key: the shard id in a
+ * single-stream application, `accountId:streamName:creationEpoch:shardId` in a multi-stream one (so it names
+ * the stream too).
+ */
 export interface ConsumerEvents {
   /** The worker started (table ready, first shard sync done). */
   started: { workerId: string };
@@ -31,9 +35,10 @@ export interface ConsumerEvents {
   leaseReleased: { shardId: string };
   /**
    * This worker deleted a lease from the table (lease cleanup): `finished` when the shard was read to its end
-   * and every child's lease is checkpointed past its start, `garbage` when Kinesis no longer has the shard.
+   * and every child's lease is checkpointed past its start, `garbage` when Kinesis no longer has the shard,
+   * `former-stream` when its stream (multi-stream) was off the list for `formerStreamGracePeriodMs`.
    */
-  leaseDeleted: { shardId: string; reason: 'finished' | 'garbage' };
+  leaseDeleted: { shardId: string; reason: 'finished' | 'garbage' | 'former-stream' };
   /** A shard was read to its end and checkpointed at SHARD_END; its children may now start. */
   shardEnded: { shardId: string; childShardIds: string[] };
   /** A checkpoint was written. */
@@ -79,7 +84,7 @@ export interface ConsumerEvents {
    * `subscribeToShard` and `registerStreamConsumer`), release; `checkpoint` when
    * the checkpoint past a dead-lettered or skipped record failed: the next checkpoint covers it).
    */
-  error: { operation: string; error: unknown; shardId?: string };
+  error: { operation: string; error: unknown; shardId?: string; streamName?: string };
 }
 
 export type ConsumerEventName = keyof ConsumerEvents;

@@ -20,6 +20,15 @@ export { KinesisConsumer, type StopOptions } from './KinesisConsumer.js';
 export { DynamoDBLeaseStore, type DynamoDBLeaseStoreOptions } from './leases/DynamoDBLeaseStore.js';
 export type { Lease, NewLease } from './leases/Lease.js';
 export type { LeaseStore } from './leases/LeaseStore.js';
+export {
+  type LeaseKey,
+  leaseKeyOf,
+  parseStreamIdentity,
+  type StreamIdentity,
+  type StreamShard,
+  serializeStreamIdentity,
+  shardOf,
+} from './leases/leaseKeys.js';
 export type { FailingRecord, MetricsSnapshot, ShardMetrics } from './metrics.js';
 export type { KinesisConsumerOptions, ProcessingFailurePolicy, ProcessingRetryOptions } from './options.js';
 export type {
@@ -34,6 +43,7 @@ export type {
   ProcessRecordsInput,
   RecordHandler,
   RecordProcessor,
+  ShardContext,
   ShardEndedInput,
   ShutdownRequestedInput,
 } from './processor.js';
@@ -42,4 +52,5 @@ export type {
   PollingRetrievalOptions,
   RetrievalOptions,
 } from './retrieval/RetrievalOptions.js';
+export type { StreamList, StreamListSource, StreamSpec } from './streams/StreamTracker.js';
 export type { ExtendedSequenceNumber, InitialPosition, Logger, ShardConsumerState } from './types.js';

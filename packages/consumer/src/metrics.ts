@@ -2,7 +2,12 @@ import type { ShardConsumerState } from './types.js';
 
 /** Per-shard figures in a {@link MetricsSnapshot}. */
 export interface ShardMetrics {
+  /** The Kinesis shard id. */
   shardId: string;
+  /** Its lease's key: the shard id, or `accountId:streamName:creationEpoch:shardId` (multi-stream). */
+  leaseKey: string;
+  /** The shard's stream. */
+  streamName?: string | undefined;
   state: ShardConsumerState;
   /** From the latest GetRecords response or fan-out event (idle ones too); `undefined` before the first one. */
   millisBehindLatest: number | undefined;

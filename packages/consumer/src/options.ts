@@ -9,6 +9,7 @@ import {
   type RetrievalOptions,
   resolveRetrieval,
 } from './retrieval/RetrievalOptions.js';
+import { normalize, type StreamListSource } from './streams/StreamTracker.js';
 import type { InitialPosition, Logger } from './types.js';
 import { describe, int } from './validate.js';
 
@@ -52,6 +53,27 @@ export interface KinesisConsumerOptions {
   streamName?: string | undefined;
   /** The stream by ARN. Give this or `streamName`. */
   streamARN?: string | undefined;
+  /**
+   * Multi-stream: several streams in one application and one lease table (instead of `streamName` /
+   * `streamARN`). A list of names, ARNs or `{ streamName | streamARN, initialPosition? }`, or a function
+   * returning the current list, read again every `streamListIntervalMs`. Lease keys and items then take the
+   * KCL's multi-stream format (`accountId:streamName:creationEpoch:shardId`, `streamName`, `shardId`). See
+   * the README, "Several streams in one application".
+   * @defaultValue `undefined` (single-stream)
+   */
+  streams?: StreamListSource | undefined;
+  /**
+   * Multi-stream: how often the stream list (a function's) is read again and new streams picked up.
+   * @defaultValue `60_000` (the KCL's new-stream check interval)
+   */
+  streamListIntervalMs?: number | undefined;
+  /**
+   * Multi-stream: how long a stream that has leases in the table stays off the list before its leases are
+   * deleted (by this worker's clock; the stream is still processed meanwhile). Workers whose list lags behind
+   * get that long to catch up. At least `streamListIntervalMs`. Needs `maxLeaseDeletesPerSync` above 0.
+   * @defaultValue `3_600_000` (one hour)
+   */
+  formerStreamGracePeriodMs?: number | undefined;
   /** Names the lease table (created on demand, PAY_PER_REQUEST). Same rules as a DynamoDB table name. */
   applicationName: string;
   /** A KCL-style object processor, a plain async handler, or a per-shard `{ createProcessor }`; see the README. */
@@ -118,6 +140,22 @@ export interface KinesisConsumerOptions {
    * @defaultValue `{ mode: 'polling' }`
    */
   retrieval?: RetrievalOptions | undefined;
+  /**
+   * How leases are spread over the workers, without a leader either way:
+   * - `'throughput'`: by the `throughputKBps` each owner writes (KiB/s of record data it processed, the KCL
+   *   3.x measure). The worker a shared plan names hands one lease per cycle, gracefully, to the least loaded
+   *   worker, until every worker is within 5% of the fair share or no move helps. An idle fleet (every lease
+   *   under 0.1 KiB/s) is balanced by count.
+   * - `'count'`: even lease counts (KCL 2.x): a worker below its share asks the most loaded worker for a lease.
+   * @defaultValue `'throughput'` (one hot shard no longer overloads the worker that holds it; with even load
+   *   it spreads leases as evenly as `'count'`)
+   */
+  balancing?: 'throughput' | 'count' | undefined;
+  /**
+   * Throughput balancing: a lease handed over to this worker is not handed on within this time (ms), so a
+   * lease never ping-pongs on noisy measurements. @defaultValue `3 * failoverTimeMs`
+   */
+  balanceCooldownMs?: number | undefined;
   /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */
   maxRecords?: number | undefined;
   /** Wait between GetRecords calls once a shard is caught up (Kinesis allows 5 calls/s per shard). @defaultValue `1_000` */
@@ -163,7 +201,12 @@ export interface KinesisConsumerOptions {
 export interface ResolvedOptions {
   kinesisClient: KinesisClient;
   dynamoDBClient: DynamoDBClient;
-  stream: { StreamName: string } | { StreamARN: string };
+  /** The stream of a single-stream application; `undefined` in a multi-stream one (see `streams`). */
+  stream: { StreamName: string } | { StreamARN: string } | undefined;
+  /** The streams of a multi-stream application; `undefined` in a single-stream one. */
+  streams: StreamListSource | undefined;
+  streamListIntervalMs: number;
+  formerStreamGracePeriodMs: number;
   applicationName: string;
   processor: Processor;
   workerId: string;
@@ -180,6 +223,8 @@ export interface ResolvedOptions {
   maxLeasesToStealAtOnce: number;
   handoffTimeoutMs: number;
   retrieval: ResolvedRetrieval;
+  balancing: 'throughput' | 'count';
+  balanceCooldownMs: number;
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
   maxPrefetchBatches: number;
@@ -206,10 +251,32 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
   }
   const hasName = typeof options.streamName === 'string' && options.streamName.length > 0;
   const hasArn = typeof options.streamARN === 'string' && options.streamARN.length > 0;
-  if (hasName === hasArn)
+  const hasStreams = options.streams !== undefined;
+  if ([hasName, hasArn, hasStreams].filter(Boolean).length !== 1)
     throw new ConfigurationError(
-      `give exactly one of streamName and streamARN (got streamName ${describe(options.streamName)}, streamARN ${describe(options.streamARN)})`,
+      `give exactly one of streamName, streamARN and streams (got streamName ${describe(options.streamName)}, streamARN ${describe(options.streamARN)}, streams ${describe(options.streams)})`,
     );
+  if (hasStreams && typeof options.streams !== 'function') normalize(options.streams, 'LATEST');
+  // A stream consumer belongs to one stream: a multi-stream application would need one per stream.
+  if (hasStreams && options.retrieval?.mode === 'fan-out') {
+    throw new ConfigurationError(
+      "retrieval 'fan-out' is for single-stream applications (streamName or streamARN); a multi-stream application (streams) polls",
+    );
+  }
+  const streamListIntervalMs = int(
+    'streamListIntervalMs',
+    options.streamListIntervalMs,
+    60_000,
+    100,
+    86_400_000,
+  );
+  const formerStreamGracePeriodMs = int(
+    'formerStreamGracePeriodMs',
+    options.formerStreamGracePeriodMs,
+    Math.max(3_600_000, streamListIntervalMs),
+    streamListIntervalMs,
+    30 * 86_400_000,
+  );
   if (typeof options.applicationName !== 'string' || !TABLE_NAME.test(options.applicationName)) {
     throw new ConfigurationError(
       `applicationName must be 3-255 characters of a-z, A-Z, 0-9, _ . - (got ${describe(options.applicationName)})`,
@@ -269,6 +336,10 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
       `outOfRangeRecords must be 'deliver' or 'drop' (got ${JSON.stringify(outOfRangeRecords)})`,
     );
   }
+  const balancing = options.balancing ?? 'throughput';
+  if (balancing !== 'throughput' && balancing !== 'count') {
+    throw new ConfigurationError(`balancing must be 'throughput' or 'count' (got ${describe(balancing)})`);
+  }
   const retry = options.processingRetry ?? {};
   const onProcessingFailure = options.onProcessingFailure ?? 'retry';
   if ((onProcessingFailure as string) === 'release') {
@@ -289,9 +360,14 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
   return {
     kinesisClient: options.kinesisClient,
     dynamoDBClient: options.dynamoDBClient,
-    stream: hasArn
-      ? { StreamARN: options.streamARN as string }
-      : { StreamName: options.streamName as string },
+    stream: hasStreams
+      ? undefined
+      : hasArn
+        ? { StreamARN: options.streamARN as string }
+        : { StreamName: options.streamName as string },
+    streams: options.streams,
+    streamListIntervalMs,
+    formerStreamGracePeriodMs,
     applicationName: options.applicationName,
     processor,
     workerId,
@@ -326,6 +402,14 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     maxLeasesToStealAtOnce: int('maxLeasesToStealAtOnce', options.maxLeasesToStealAtOnce, 1, 0, 10_000),
     handoffTimeoutMs: int('handoffTimeoutMs', options.handoffTimeoutMs, 30_000, 0, 3_600_000),
     retrieval: resolveRetrieval(options.retrieval, options.kinesisClient),
+    balancing,
+    balanceCooldownMs: int(
+      'balanceCooldownMs',
+      options.balanceCooldownMs,
+      Math.min(3 * failoverTimeMs, 86_400_000),
+      0,
+      86_400_000,
+    ),
     maxRecords: int('maxRecords', options.maxRecords, 10_000, 1, 10_000),
     idleTimeBetweenReadsMs: int('idleTimeBetweenReadsMs', options.idleTimeBetweenReadsMs, 1_000, 0, 600_000),
     maxPrefetchBatches: int('maxPrefetchBatches', options.maxPrefetchBatches, 3, 1, 100),

@@ -16,17 +16,28 @@ export interface Checkpointer {
   checkpointRecord(record: ExtendedSequenceNumber): Promise<void>;
 }
 
-/** Passed to {@link RecordProcessor.initialize}. */
-export interface InitializeInput {
+/** Which shard, of which stream, a processor call is about. */
+export interface ShardContext {
+  /** The Kinesis shard id (never a multi-stream lease key). */
   shardId: string;
+  /**
+   * The shard's stream by name; set by the consumer on every call (optional only so that code building
+   * these inputs itself keeps compiling). In a multi-stream application this is how to tell streams apart.
+   */
+  streamName?: string | undefined;
+  /** The stream's ARN: always in a multi-stream application, else when the consumer was given `streamARN`. */
+  streamARN?: string | undefined;
+}
+
+/** Passed to {@link RecordProcessor.initialize}. */
+export interface InitializeInput extends ShardContext {
   /** The checkpoint the shard resumes from: a sequence number or `TRIM_HORIZON` / `LATEST` / `AT_TIMESTAMP`. */
   startingSequenceNumber: string;
   startingSubSequenceNumber: number;
 }
 
 /** Passed to {@link RecordProcessor.processRecords}. */
-export interface ProcessRecordsInput {
-  shardId: string;
+export interface ProcessRecordsInput extends ShardContext {
   /**
    * De-aggregated user records in shard order. Never empty. Normally one whole GetRecords batch; after a
    * failure, the rest of it from the failing record on, or (when the failing record is unknown) a part of
@@ -38,24 +49,20 @@ export interface ProcessRecordsInput {
 }
 
 /** Passed to {@link RecordProcessor.shardEnded}. */
-export interface ShardEndedInput {
-  shardId: string;
+export interface ShardEndedInput extends ShardContext {
   childShardIds: string[];
   /** Call `checkpoint()` (no arguments): it writes SHARD_END, which unblocks the child shards. */
   checkpointer: Checkpointer;
 }
 
 /** Passed to {@link RecordProcessor.shutdownRequested}. */
-export interface ShutdownRequestedInput {
-  shardId: string;
+export interface ShutdownRequestedInput extends ShardContext {
   /** Checkpoint what is done before the lease is released. */
   checkpointer: Checkpointer;
 }
 
 /** Passed to {@link RecordProcessor.leaseLost}. */
-export interface LeaseLostInput {
-  shardId: string;
-}
+export interface LeaseLostInput extends ShardContext {}
 
 /**
  * The KCL-style processor. One object serves every shard; each call names its shard. Calls for one shard
@@ -81,8 +88,7 @@ export interface RecordProcessor {
 }
 
 /** Passed to a {@link RecordHandler} with each batch. */
-export interface HandlerContext {
-  shardId: string;
+export interface HandlerContext extends ShardContext {
   millisBehindLatest: number | undefined;
 }
 
@@ -100,12 +106,12 @@ export type RecordHandler = (records: UserRecord[], context: HandlerContext) => 
  * per-shard state. Called each time this worker starts consuming a shard.
  */
 export interface ProcessorFactory {
-  createProcessor(shardId: string): RecordProcessor | RecordHandler;
+  /** `shard` names the stream too (multi-stream); `shardId` is the Kinesis shard id. */
+  createProcessor(shardId: string, shard: ShardContext): RecordProcessor | RecordHandler;
 }
 
 /** Passed to a {@link DeadLetterHandler} with the records that keep failing. */
-export interface DeadLetterContext {
-  shardId: string;
+export interface DeadLetterContext extends ShardContext {
   /** Failed processor attempts on these records (`processingRetry.maxAttempts`). */
   attempts: number;
   /** When the first of those attempts failed. */
@@ -133,9 +139,9 @@ export function isProcessorFactory(processor: Processor): processor is Processor
 }
 
 /** Returns a function giving the processor for a shard. */
-export function processorSource(processor: Processor): (shardId: string) => RecordProcessor {
+export function processorSource(processor: Processor): (shard: ShardContext) => RecordProcessor {
   if (isProcessorFactory(processor))
-    return (shardId) => toRecordProcessor(processor.createProcessor(shardId));
+    return (shard) => toRecordProcessor(processor.createProcessor(shard.shardId, shard));
   const shared = toRecordProcessor(processor);
   return () => shared;
 }
@@ -145,9 +151,9 @@ export function toRecordProcessor(processor: RecordProcessor | RecordHandler): R
   if (typeof processor !== 'function') return processor;
   const handler = processor;
   return {
-    async processRecords({ shardId, records, checkpointer, millisBehindLatest }) {
+    async processRecords({ records, checkpointer, millisBehindLatest, ...shard }) {
       try {
-        await handler(records, { shardId, millisBehindLatest });
+        await handler(records, { ...shard, millisBehindLatest });
       } catch (error) {
         // The handler named the failing record: the ones before it are done, so they are checkpointed
         // (then the consumer retries from the failing one).

@@ -158,6 +158,15 @@ describe('retrieval options', () => {
       { mode: 'efo' },
       'fan-out',
     ];
+    expect(() =>
+      resolveOptions({
+        ...base,
+        streamName: undefined,
+        streams: ['a', 'b'],
+        kinesisClient: fake,
+        retrieval: { mode: 'fan-out', consumerName: 'app' },
+      } as KinesisConsumerOptions),
+    ).toThrow(/single-stream/);
     for (const retrieval of bad) {
       expect(() =>
         resolveOptions({ ...base, kinesisClient: fake, retrieval } as KinesisConsumerOptions),

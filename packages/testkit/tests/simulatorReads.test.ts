@@ -367,6 +367,27 @@ describe('simulator retention bound', () => {
     }
   });
 
+  it('keeps nothing readable with retainedBytesPerShard 0 (write-only benchmarks)', async () => {
+    const sim = await startKinesisSimulator({
+      streams: [{ streamName: 'none', shardCount: 1 }],
+      retainedBytesPerShard: 0,
+    });
+    try {
+      const client = sim.createClient({ maxAttempts: 1 });
+      await put(client, 'none', 'n', 5);
+      const start = await iterator(client, {
+        StreamName: 'none',
+        ShardId: 'shardId-000000000000',
+        ShardIteratorType: 'TRIM_HORIZON',
+      });
+      const response = await client.send(new GetRecordsCommand({ ShardIterator: start }));
+      expect(response.Records).toEqual([]);
+      expect(sim.stats()).toMatchObject({ accepted: 5, trimmedRecords: 0 });
+    } finally {
+      await sim.stop();
+    }
+  });
+
   it('refuses options out of range', async () => {
     await expect(startKinesisSimulator({ retainedBytesPerShard: 10 })).rejects.toThrow(
       /retainedBytesPerShard/,

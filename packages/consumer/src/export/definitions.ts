@@ -3,7 +3,7 @@
 
 import type { MetricDefinition, MetricPoint, MetricSource } from '@shardline/telemetry';
 import type { KinesisConsumer } from '../KinesisConsumer.js';
-import type { MetricsSnapshot } from '../metrics.js';
+import type { MetricsSnapshot, ShardMetrics } from '../metrics.js';
 
 type Counter = Exclude<
   {
@@ -36,7 +36,7 @@ export const CONSUMER_METRICS: readonly MetricDefinition<MetricsSnapshot>[] = [
       m.shards.flatMap((shard) =>
         shard.millisBehindLatest === undefined
           ? []
-          : [{ value: shard.millisBehindLatest, attributes: { ShardId: shard.shardId } }],
+          : [{ value: shard.millisBehindLatest, attributes: shardAttributes(shard) }],
       ),
   },
   {
@@ -129,11 +129,22 @@ export const CONSUMER_METRICS: readonly MetricDefinition<MetricsSnapshot>[] = [
   },
 ];
 
+/** A shard's attributes; its stream's too in a multi-stream application (the consumer then has none). */
+function shardAttributes(shard: ShardMetrics): Record<string, string> {
+  const attributes: Record<string, string> = { ShardId: shard.shardId };
+  if (shard.streamName !== undefined) attributes.StreamName = shard.streamName;
+  return attributes;
+}
+
 /** The consumer as the exporters read it. */
 export function consumerSource(consumer: KinesisConsumer): MetricSource<MetricsSnapshot> {
   return {
     definitions: CONSUMER_METRICS,
-    attributes: { StreamName: consumer.streamName, ApplicationName: consumer.applicationName },
+    // A multi-stream consumer has no one stream: its per-shard points carry their own StreamName.
+    attributes:
+      consumer.streamName === ''
+        ? { ApplicationName: consumer.applicationName }
+        : { StreamName: consumer.streamName, ApplicationName: consumer.applicationName },
     snapshot: () => consumer.metrics(),
     subscribe: (sink) =>
       consumer.on('shardUnblocked', (event) =>

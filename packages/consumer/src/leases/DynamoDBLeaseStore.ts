@@ -5,6 +5,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   UpdateItemCommand,
   type UpdateItemCommandOutput,
@@ -13,6 +14,12 @@ import { LeaseTableError } from '../errors.js';
 import type { Lease, NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
 import { ensureTable, tableCall } from './tables.js';
+
+/** The KCL 3.x index of leases by owner: HASH `leaseOwner`, RANGE `leaseKey`, keys only. */
+export const LEASE_OWNER_INDEX = 'LeaseOwnerToLeaseKeyIndex';
+
+/** KCL 3.5 marks lease items so; other values are its worker-metrics and coordinator items in the same table. */
+const LEASE_ENTITY = 'LEASE';
 
 type Item = Record<string, AttributeValue>;
 
@@ -30,11 +37,19 @@ export interface DynamoDBLeaseStoreOptions {
    * @defaultValue `false`
    */
   consistentScans?: boolean;
+  /**
+   * This worker's current `throughputKBps` for a lease it holds (see {@link Lease.throughputKBps}), written
+   * with every renewal and checkpoint as the KCL 3.x writes it; `undefined` writes nothing.
+   * @defaultValue none (nothing written)
+   */
+  throughputOf?: ((leaseKey: string) => number | undefined) | undefined;
 }
 
 /**
- * The lease table in the KCL 2.x item shape (see the README). Unknown attributes written by other tools are
- * left alone: every change is an UpdateItem that names only the attributes it changes.
+ * The lease table in the KCL 2.x and 3.x item shape (see the README): `throughputKBps` written with renewals,
+ * `checkpointOwner` during handoffs, `entityType` on new items, the `LeaseOwnerToLeaseKeyIndex` on a new table.
+ * Unknown attributes written by other tools are left alone: every change is an UpdateItem that names only the
+ * attributes it changes; items the KCL 3.5 keeps in the lease table that are not leases are skipped.
  */
 export class DynamoDBLeaseStore implements LeaseStore {
   readonly tableName: string;
@@ -44,6 +59,9 @@ export class DynamoDBLeaseStore implements LeaseStore {
   readonly #activeTimeoutMs: number;
   readonly #maxScanPages: number;
   readonly #consistentScans: boolean;
+  readonly #throughputOf: (leaseKey: string) => number | undefined;
+  /** Whether the table has the owner index, ACTIVE (known after {@link ensureTable}). */
+  ownerIndexActive = false;
 
   constructor(options: DynamoDBLeaseStoreOptions) {
     this.#client = options.client;
@@ -51,10 +69,49 @@ export class DynamoDBLeaseStore implements LeaseStore {
     this.#activeTimeoutMs = options.tableActiveTimeoutMs ?? 60_000;
     this.#maxScanPages = options.maxScanPages ?? 1_000;
     this.#consistentScans = options.consistentScans ?? false;
+    this.#throughputOf = options.throughputOf ?? (() => undefined);
   }
 
-  ensureTable(): Promise<void> {
-    return ensureTable(this.#client, this.tableName, 'leaseKey', this.#activeTimeoutMs);
+  /** Creates the table with the owner index (as the KCL 3.x does); an existing table is used as it is. */
+  async ensureTable(): Promise<void> {
+    const indexes = await ensureTable(this.#client, this.tableName, 'leaseKey', this.#activeTimeoutMs, [
+      { name: LEASE_OWNER_INDEX, hashKey: 'leaseOwner', rangeKey: 'leaseKey' },
+    ]);
+    this.ownerIndexActive = indexes.includes(LEASE_OWNER_INDEX);
+  }
+
+  /**
+   * The keys of the leases owned by `owner`, from the owner index (eventually consistent: a lease just given
+   * to `owner` may be missing, one just taken from it may still be listed), or `undefined` when the table has
+   * no such index. Costs a few bytes per lease of `owner` instead of a scan of every item.
+   */
+  async listLeaseKeysOwnedBy(owner: string): Promise<string[] | undefined> {
+    if (!this.ownerIndexActive) return undefined;
+    const keys: string[] = [];
+    let startKey: Item | undefined;
+    for (let page = 0; page < this.#maxScanPages; page++) {
+      this.stats.reads++;
+      const response = await this.#call('Query', () =>
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: LEASE_OWNER_INDEX,
+            KeyConditionExpression: 'leaseOwner = :owner',
+            ExpressionAttributeValues: { ':owner': { S: owner } },
+            ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        ),
+      );
+      for (const item of response.Items ?? []) if (item.leaseKey?.S) keys.push(item.leaseKey.S);
+      startKey = response.LastEvaluatedKey;
+      if (!startKey) return keys;
+    }
+    throw new LeaseTableError(
+      `lease table ${this.tableName}: owner index has more than ${this.#maxScanPages} pages for ${owner}`,
+      undefined,
+      false,
+    );
   }
 
   async listLeases(): Promise<Lease[]> {
@@ -72,7 +129,7 @@ export class DynamoDBLeaseStore implements LeaseStore {
           }),
         ),
       );
-      for (const item of response.Items ?? []) leases.push(fromItem(item));
+      for (const item of response.Items ?? []) if (isLease(item)) leases.push(fromItem(item));
       startKey = response.LastEvaluatedKey;
       if (!startKey) return leases;
     }
@@ -95,7 +152,7 @@ export class DynamoDBLeaseStore implements LeaseStore {
         }),
       ),
     );
-    return response.Item ? fromItem(response.Item) : undefined;
+    return response.Item && isLease(response.Item) ? fromItem(response.Item) : undefined;
   }
 
   async createLeaseIfNotExists(lease: NewLease): Promise<boolean> {
@@ -105,11 +162,14 @@ export class DynamoDBLeaseStore implements LeaseStore {
       checkpoint: { S: lease.checkpoint },
       checkpointSubSequenceNumber: { N: String(lease.checkpointSubSequenceNumber ?? 0) },
       ownerSwitchesSinceCheckpoint: { N: '0' },
+      entityType: { S: LEASE_ENTITY },
     };
     if (lease.parentShardIds && lease.parentShardIds.length > 0)
       item.parentShardId = { SS: [...lease.parentShardIds] };
     if (lease.startingHashKey !== undefined) item.startingHashKey = { S: lease.startingHashKey };
     if (lease.endingHashKey !== undefined) item.endingHashKey = { S: lease.endingHashKey };
+    if (lease.streamName !== undefined) item.streamName = { S: lease.streamName };
+    if (lease.shardId !== undefined) item.shardId = { S: lease.shardId };
     return this.#conditional(() =>
       this.#client.send(
         new PutItemCommand({
@@ -134,15 +194,24 @@ export class DynamoDBLeaseStore implements LeaseStore {
    * Returns the item as written, so the holder learns of a handoff request from its own renewal.
    */
   #renew(lease: Lease, holder: string): Promise<Lease | undefined> {
+    const throughput = this.#throughput(lease.leaseKey);
     return this.#write(lease.leaseKey, {
-      update: 'SET leaseCounter = :next',
+      update: `SET leaseCounter = :next${throughput.set}`,
       condition: HELD_BY,
       values: {
         ':next': num(lease.leaseCounter + 1),
         ':expected': num(lease.leaseCounter),
         ':holder': { S: holder },
+        ...throughput.values,
       },
     });
+  }
+
+  /** The `throughputKBps` part of a holder's write: 6 decimals, as the KCL 3.x rounds it. */
+  #throughput(leaseKey: string): { set: string; values: Record<string, AttributeValue> } {
+    const kbps = this.#throughputOf(leaseKey);
+    if (kbps === undefined || !Number.isFinite(kbps) || kbps < 0) return { set: '', values: {} };
+    return { set: ', throughputKBps = :kbps', values: { ':kbps': num(Math.round(kbps * 1e6) / 1e6) } };
   }
 
   async takeLease(lease: Lease, owner: string): Promise<Lease | undefined> {
@@ -206,11 +275,12 @@ export class DynamoDBLeaseStore implements LeaseStore {
     subSequenceNumber: number,
   ): Promise<Lease | undefined> {
     const next = lease.leaseCounter + 1;
+    const throughput = this.#throughput(lease.leaseKey);
     const written = await this.#write(lease.leaseKey, {
-      update:
-        'SET leaseCounter = :next, checkpoint = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber',
+      update: `SET leaseCounter = :next, checkpoint = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero${throughput.set} REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber`,
       condition: HELD_BY,
       values: {
+        ...throughput.values,
         ':next': num(next),
         ':expected': num(lease.leaseCounter),
         ':holder': { S: holder },
@@ -356,8 +426,15 @@ function num(value: number): AttributeValue {
   return { N: String(value) };
 }
 
+/** Whether an item of the lease table is a lease (KCL 3.5 items without `entityType` are leases too). */
+function isLease(item: Item): boolean {
+  const entityType = item.entityType?.S;
+  return entityType === undefined || entityType === LEASE_ENTITY;
+}
+
 /** Reads an item written by us or by the Java KCL (2.x or 3.x); unknown attributes are ignored. */
 export function fromItem(item: Item): Lease {
+  const kbps = item.throughputKBps?.N === undefined ? undefined : Number(item.throughputKBps.N);
   return {
     leaseKey: item.leaseKey?.S ?? '',
     leaseOwner: item.leaseOwner?.S,
@@ -370,5 +447,8 @@ export function fromItem(item: Item): Lease {
     childShardIds: item.childShardIds?.SS ?? [],
     startingHashKey: item.startingHashKey?.S,
     endingHashKey: item.endingHashKey?.S,
+    throughputKBps: kbps !== undefined && Number.isFinite(kbps) ? kbps : undefined,
+    ...(item.streamName?.S !== undefined ? { streamName: item.streamName.S } : {}),
+    ...(item.shardId?.S !== undefined ? { shardId: item.shardId.S } : {}),
   };
 }

@@ -39,8 +39,8 @@ export class DynamoDBWorkerStore implements WorkerStore {
     this.#activeTimeoutMs = options.tableActiveTimeoutMs ?? 60_000;
   }
 
-  ensureTable(): Promise<void> {
-    return ensureTable(this.#client, this.tableName, 'workerId', this.#activeTimeoutMs);
+  async ensureTable(): Promise<void> {
+    await ensureTable(this.#client, this.tableName, 'workerId', this.#activeTimeoutMs);
   }
 
   async listWorkers(): Promise<WorkerHeartbeat[]> {
@@ -81,14 +81,18 @@ export class DynamoDBWorkerStore implements WorkerStore {
     return response.Item ? fromItem(response.Item) : undefined;
   }
 
-  async heartbeat(workerId: string, leaseChanges: number): Promise<void> {
+  async heartbeat(workerId: string, leaseChanges: number, transfers = 0): Promise<void> {
     const response = await this.#call('UpdateItem', () =>
       this.#client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { workerId: { S: workerId } },
-          UpdateExpression: 'SET leaseChanges = :changes ADD heartbeat :one',
-          ExpressionAttributeValues: { ':changes': { N: String(leaseChanges) }, ':one': { N: '1' } },
+          UpdateExpression: 'SET leaseChanges = :changes, transfers = :transfers ADD heartbeat :one',
+          ExpressionAttributeValues: {
+            ':changes': { N: String(leaseChanges) },
+            ':transfers': { N: String(transfers) },
+            ':one': { N: '1' },
+          },
           ReturnConsumedCapacity: 'TOTAL',
         }),
       ),
@@ -130,5 +134,6 @@ function fromItem(item: Item): WorkerHeartbeat {
     workerId: item.workerId?.S ?? '',
     heartbeat: Number(item.heartbeat?.N ?? '0'),
     leaseChanges: Number(item.leaseChanges?.N ?? '0'),
+    transfers: Number(item.transfers?.N ?? '0'),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * One row of the lease table, in the KCL 2.x vocabulary. Leases know nothing of records: `checkpoint` is an
+ * One row of the lease table, in the KCL 2.x vocabulary plus the KCL 3.x additions. Leases know nothing of records: `checkpoint` is an
  * opaque string (a sequence number or a sentinel such as `SHARD_END`).
  */
 export interface Lease {
@@ -25,6 +25,17 @@ export interface Lease {
   /** Decimal hash range of the shard, when known. */
   readonly startingHashKey: string | undefined;
   readonly endingHashKey: string | undefined;
+  /**
+   * KCL 3.x `throughputKBps`: the owner's exponential moving average (alpha 0.5) of the KiB per second of
+   * record data it processed on this shard, written with each renewal. `undefined` until an owner measured it.
+   */
+  readonly throughputKBps?: number | undefined;
+  /**
+   * Multi-stream tables only (KCL `MultiStreamLease`): the stream identifier `accountId:streamName:creationEpoch`
+   * (attribute `streamName`) and the plain shard id (attribute `shardId`). See `leaseKeys.ts`.
+   */
+  readonly streamName?: string | undefined;
+  readonly shardId?: string | undefined;
 }
 
 /** What is needed to create a lease; counters start at 0 and the lease starts unowned. */
@@ -35,6 +46,9 @@ export interface NewLease {
   parentShardIds?: readonly string[];
   startingHashKey?: string;
   endingHashKey?: string;
+  /** Multi-stream tables: the `streamName` (stream identifier) and `shardId` attributes. */
+  streamName?: string;
+  shardId?: string;
 }
 
 export const SHARD_END = 'SHARD_END';

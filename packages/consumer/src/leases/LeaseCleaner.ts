@@ -6,8 +6,11 @@ import type { LeaseStore } from './LeaseStore.js';
 import { parentLinks } from './lineage.js';
 import type { StreamRef } from './ShardSyncer.js';
 
-/** Why a lease was deleted: its shard was finished and its children took over, or the shard no longer exists. */
-export type LeaseDeletionReason = 'finished' | 'garbage';
+/**
+ * Why a lease was deleted: its shard was finished and its children took over, the shard no longer exists, or
+ * (multi-stream) its stream was off the list for the grace period.
+ */
+export type LeaseDeletionReason = 'finished' | 'garbage' | 'former-stream';
 
 /** Options for {@link LeaseCleaner}. */
 export interface LeaseCleanerOptions {

@@ -1,4 +1,4 @@
-import type { ChildShard, Shard } from '@aws-sdk/client-kinesis';
+import type { ChildShard } from '@aws-sdk/client-kinesis';
 import type { HashKeyRange } from '@shardline/aggregation';
 import { sleep } from '../backoff.js';
 import type { TypedEvents } from '../events.js';
@@ -7,10 +7,11 @@ import type { ResolvedOptions } from '../options.js';
 import { DynamoDBLeaseStore } from './DynamoDBLeaseStore.js';
 import { DynamoDBWorkerStore } from './DynamoDBWorkerStore.js';
 import type { Lease } from './Lease.js';
-import { LeaseCleaner } from './LeaseCleaner.js';
 import { type LeaseLossReason, LeaseRenewer } from './LeaseRenewer.js';
 import { LeaseTaker } from './LeaseTaker.js';
-import { ShardSyncer } from './ShardSyncer.js';
+import type { LeaseKey } from './leaseKeys.js';
+import { type LeaseStream, StreamRegistry } from './StreamRegistry.js';
+import { ThroughputMeter } from './ThroughputMeter.js';
 import { WorkerLiveness } from './WorkerLiveness.js';
 
 /** What the coordinator needs from the worker that runs the shards. */
@@ -26,6 +27,11 @@ export interface LeaseCoordinatorDeps {
   onLost(lease: Lease, reason: LeaseLossReason): void;
   /** Another worker asked for a held lease: finish the batch in flight, then {@link LeaseCoordinator.release}. */
   onHandoffRequested(lease: Lease): void;
+  /**
+   * Bytes of record data processed so far on a shard by its current consumer here (`undefined` when none):
+   * the only figure of the records the lease side sees, for `throughputKBps` and balancing by throughput.
+   */
+  bytesProcessed(shardId: string): number | undefined;
 }
 
 /**
@@ -39,10 +45,10 @@ export class LeaseCoordinator {
   readonly #deps: LeaseCoordinatorDeps;
   readonly #workerStore: DynamoDBWorkerStore;
   readonly #taker: LeaseTaker;
-  readonly #syncer: ShardSyncer;
-  readonly #cleaner: LeaseCleaner | undefined;
   readonly #liveness: WorkerLiveness;
-  readonly #hashRanges = new Map<string, HashKeyRange>();
+  readonly #meter: ThroughputMeter;
+  /** The application's streams: one, or a multi-stream application's list. */
+  readonly #registry: StreamRegistry;
   readonly #loopsAbort = new AbortController();
   readonly #renewAbort = new AbortController();
   readonly #loops: Promise<void>[] = [];
@@ -53,7 +59,12 @@ export class LeaseCoordinator {
     this.#deps = deps;
     const { options: o, events, counters } = deps;
     const now = (): number => performance.now();
-    this.store = new DynamoDBLeaseStore({ client: o.dynamoDBClient, tableName: o.applicationName });
+    this.#meter = new ThroughputMeter({ bytesOf: (shardId) => deps.bytesProcessed(shardId), now });
+    this.store = new DynamoDBLeaseStore({
+      client: o.dynamoDBClient,
+      tableName: o.applicationName,
+      throughputOf: (shardId) => this.#meter.current(shardId),
+    });
     this.#workerStore = new DynamoDBWorkerStore({ client: o.dynamoDBClient, tableName: o.workerTableName });
     this.renewer = new LeaseRenewer({
       store: this.store,
@@ -64,7 +75,9 @@ export class LeaseCoordinator {
       now,
       fenceOnHeartbeat: true,
       onLost: (lease, reason) => {
-        if (reason === 'handed-off' || reason === 'released') this.#liveness.changed();
+        if (reason === 'handed-off') this.#liveness.changed('transfer');
+        else if (reason === 'released') this.#liveness.changed();
+        this.#meter.drop(lease.leaseKey);
         deps.onLost(lease, reason);
       },
       onHandoffRequested: (lease) => deps.onHandoffRequested(lease),
@@ -83,6 +96,15 @@ export class LeaseCoordinator {
       now,
       isBusy: (shardId) => deps.isBusy(shardId),
       handoffTimeoutMs: o.handoffTimeoutMs,
+      balancing: o.balancing,
+      balanceCooldownMs: o.balanceCooldownMs,
+      onTaken: (lease) => this.#meter.start(lease.leaseKey, lease.throughputKBps),
+      onBalanceMove: (lease, to) =>
+        o.logger.info?.('handing lease over to balance throughput', {
+          shardId: lease.leaseKey,
+          to,
+          throughputKBps: lease.throughputKBps,
+        }),
       onHandoffRequested: (lease) => {
         counters.handoffsRequested++;
         events.emit('handoffRequested', {
@@ -101,32 +123,13 @@ export class LeaseCoordinator {
       now,
       onError: (error, operation) => events.emit('error', { operation, error }),
     });
-    const initial = o.initialPosition;
-    this.#syncer = new ShardSyncer({
-      kinesis: o.kinesisClient,
-      stream: o.stream,
+    this.#registry = new StreamRegistry({
+      options: o,
+      events,
+      counters,
       store: this.store,
-      initialCheckpoint: typeof initial === 'object' ? 'AT_TIMESTAMP' : initial,
       signal: this.#loopsAbort.signal,
     });
-    this.#cleaner =
-      o.maxLeaseDeletesPerSync === 0
-        ? undefined
-        : new LeaseCleaner({
-            store: this.store,
-            kinesis: o.kinesisClient,
-            stream: o.stream,
-            failoverTimeMs: o.failoverTimeMs,
-            maxDeletesPerRun: o.maxLeaseDeletesPerSync,
-            now,
-            signal: this.#loopsAbort.signal,
-            onDeleted: (lease, reason) => {
-              counters.leasesDeleted++;
-              events.emit('leaseDeleted', { shardId: lease.leaseKey, reason });
-              o.logger.info?.('lease deleted', { shardId: lease.leaseKey, reason });
-            },
-            onError: (error, operation, shardId) => events.emit('error', { operation, error, shardId }),
-          });
   }
 
   /**
@@ -134,10 +137,10 @@ export class LeaseCoordinator {
    * table, the heartbeat (no lease is ever held without one), and the first shard sync.
    */
   async start(): Promise<void> {
-    const shards = await this.#syncer.listShards();
+    const listings = await this.#registry.listShards();
     await this.store.ensureTable();
     await this.#liveness.start();
-    await this.#sync(shards);
+    if ((await this.#registry.firstSync(listings)) > 0) this.#liveness.changed();
   }
 
   /** Starts the renew, look-and-take and sync loops (unless {@link stopTaking} came first). */
@@ -150,16 +153,25 @@ export class LeaseCoordinator {
     heartbeat.unref?.();
     this.#renewAbort.signal.addEventListener('abort', () => clearInterval(heartbeat), { once: true });
     this.#loops.push(
-      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => this.renewer.renewAll()),
+      this.#loop(this.#renewAbort.signal, o.renewIntervalMs, 'renewLeases', () => {
+        // One throughput sample per lease per renewal round, written with the renewal (as the KCL 3.x does).
+        this.#meter.sample(this.renewer.heldKeys());
+        return this.renewer.renewAll();
+      }),
       this.#loop(this.#loopsAbort.signal, o.takerIntervalMs, 'takeLeases', () => this.#lookAndTake()),
-      this.#loop(
-        this.#loopsAbort.signal,
-        o.shardSyncIntervalMs,
-        'shardSync',
-        () => this.#sync(undefined, true),
-        true,
-      ),
+      this.#loop(this.#loopsAbort.signal, o.shardSyncIntervalMs, 'shardSync', () => this.#syncAll(), true),
     );
+    if (o.streams !== undefined) {
+      this.#loops.push(
+        this.#loop(
+          this.#loopsAbort.signal,
+          o.streamListIntervalMs,
+          'streamList',
+          () => this.#refreshStreams(),
+          true,
+        ),
+      );
+    }
   }
 
   /** No more taking, syncing or cleaning (held leases are still renewed until {@link stopRenewing}). */
@@ -192,35 +204,22 @@ export class LeaseCoordinator {
     }
   }
 
-  /** The shard's hash range, from its lease or the last listing. */
+  /** See {@link StreamRegistry.streamOf}. */
+  streamOf(leaseKey: LeaseKey): LeaseStream | undefined {
+    return this.#registry.streamOf(leaseKey);
+  }
+
+  /** The shard's hash range, from its lease or its stream's last listing. */
   hashRangeOf(lease: Lease): HashKeyRange | undefined {
-    return lease.startingHashKey !== undefined && lease.endingHashKey !== undefined
-      ? { startingHashKey: lease.startingHashKey, endingHashKey: lease.endingHashKey }
-      : this.#hashRanges.get(lease.leaseKey);
+    const stream = this.#registry.streamOf(lease.leaseKey);
+    return stream?.leases.hashRangeOf(lease, stream.shard.shardId);
   }
 
   /** At shard end: a child lease is created once every one of its parents has a lease (KCL rule). */
-  async createChildLeases(shardId: string, children: readonly ChildShard[]): Promise<void> {
-    for (const child of children) {
-      if (!child.ShardId) continue;
-      const parents = child.ParentShards ?? [shardId];
-      let allParentsLeased = true;
-      for (const parent of parents) {
-        if (parent !== shardId && !(await this.store.getLease(parent))) allParentsLeased = false;
-      }
-      if (!allParentsLeased) continue; // the other parent's worker (or the shard sync) creates it later
-      await this.store.createLeaseIfNotExists({
-        leaseKey: child.ShardId,
-        checkpoint: 'TRIM_HORIZON',
-        parentShardIds: parents,
-        ...(child.HashKeyRange?.StartingHashKey
-          ? { startingHashKey: child.HashKeyRange.StartingHashKey }
-          : {}),
-        ...(child.HashKeyRange?.EndingHashKey ? { endingHashKey: child.HashKeyRange.EndingHashKey } : {}),
-      });
-    }
-    const ids = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
-    await this.store.addChildShardIds(shardId, ids);
+  async createChildLeases(leaseKey: LeaseKey, children: readonly ChildShard[]): Promise<void> {
+    const stream = this.#registry.streamOf(leaseKey);
+    if (!stream) return; // its stream's leases were deleted meanwhile: nothing to continue
+    await stream.leases.createChildLeases(stream.shard.shardId, children);
     this.#liveness.changed();
   }
 
@@ -270,30 +269,34 @@ export class LeaseCoordinator {
   async #lookAndTake(): Promise<void> {
     const look = await this.#liveness.look();
     const now = performance.now();
-    if (!look.cue && now < this.#nextLeaseScanAt) return;
+    if (!look.cue && now < this.#nextLeaseScanAt) {
+      if (!look.transferCue) return;
+      // A lease was handed to some worker: with the owner index, a query of our own keys tells whether it is
+      // us, instead of every worker scanning the whole table. Without the index, scan.
+      const own = await this.#taker.takeOwn();
+      if (own !== undefined) {
+        for (const { lease, stolen } of own) await this.#deps.onAcquired(lease, stolen);
+        return;
+      }
+    }
     this.#nextLeaseScanAt = now + this.#deps.options.leaseScanIntervalMs;
-    const taken = await this.#taker.takeLeases(look.dead, this.#liveness.liveWorkers + 1);
+    const taken = await this.#taker.takeLeases(
+      look.dead,
+      this.#liveness.liveWorkers + 1,
+      this.#liveness.liveWorkerIds(),
+    );
     for (const { lease, stolen } of taken) await this.#deps.onAcquired(lease, stolen);
     // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
     if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
   }
 
-  /**
-   * Creates missing leases (on the taker's last lease scan: no scan of its own); with `clean`, then deletes
-   * leases no longer needed, on the same reads.
-   */
-  async #sync(listed?: Shard[], clean = false): Promise<void> {
-    const { shards, leases, created } = await this.#syncer.sync(listed, this.#taker.lastScan);
-    if (created > 0) this.#liveness.changed();
-    for (const shard of shards) {
-      const range = shard.HashKeyRange;
-      if (shard.ShardId && range?.StartingHashKey && range.EndingHashKey) {
-        this.#hashRanges.set(shard.ShardId, {
-          startingHashKey: range.StartingHashKey,
-          endingHashKey: range.EndingHashKey,
-        });
-      }
-    }
-    if (clean) await this.#cleaner?.clean({ shards, leases });
+  /** Shard sync and lease cleanup of every listed stream, then the leases of former streams. */
+  async #syncAll(): Promise<void> {
+    if ((await this.#registry.syncAll(this.#taker.lastScan)) > 0) this.#liveness.changed();
+  }
+
+  /** Multi-stream: reads the stream list again; new streams get their leases at once. */
+  async #refreshStreams(): Promise<void> {
+    if ((await this.#registry.refresh(this.#taker.lastScan)) > 0) this.#liveness.changed();
   }
 }

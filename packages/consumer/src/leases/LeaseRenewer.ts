@@ -180,6 +180,23 @@ export class LeaseRenewer {
     else await store.evictLease(lease, workerId);
   }
 
+  /**
+   * Hands a held lease over to `to` (throughput balancing, this worker's own decision): the table records the
+   * handoff, then a renewal right away brings it back with `checkpointOwner` = this worker, which starts the
+   * usual graceful handoff (`onHandoffRequested`: finish the batch, checkpoint, transfer). Returns whether the
+   * handoff was recorded.
+   */
+  async handOver(leaseKey: string, to: string): Promise<boolean> {
+    const { store, workerId } = this.#options;
+    if (this.#held.get(leaseKey)?.lease.checkpointOwner !== undefined) return false;
+    let recorded = false;
+    await this.write(leaseKey, async (lease) => {
+      recorded = await store.requestHandoff(lease, to);
+      return store.renewLease(lease, workerId);
+    });
+    return recorded;
+  }
+
   /** Whether a held lease is being handed off (another worker asked for it). */
   isHandingOff(leaseKey: string): boolean {
     return this.#held.get(leaseKey)?.lease.checkpointOwner === this.#options.workerId;

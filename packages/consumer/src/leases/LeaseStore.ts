@@ -11,6 +11,11 @@ export interface LeaseStore {
   /** Every lease (a consistent scan, following pagination). */
   listLeases(): Promise<Lease[]>;
   getLease(leaseKey: string): Promise<Lease | undefined>;
+  /**
+   * The keys of the leases `owner` owns, from an index (eventually consistent), or `undefined` when there is
+   * none; then callers scan. Optional: a store without it is always scanned.
+   */
+  listLeaseKeysOwnedBy?(owner: string): Promise<string[] | undefined>;
   /** Creates the lease unless one with that key exists. Returns whether this call created it. */
   createLeaseIfNotExists(lease: NewLease): Promise<boolean>;
   /**

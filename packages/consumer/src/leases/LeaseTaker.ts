@@ -1,6 +1,14 @@
 import { actualOwner, isFinished, type Lease } from './Lease.js';
 import type { LeaseRenewer } from './LeaseRenewer.js';
 import type { LeaseStore } from './LeaseStore.js';
+import { type LoadedLease, planMove } from './ThroughputBalancer.js';
+
+/**
+ * How leases are spread: `'count'` (KCL 2.x: even lease counts; a worker below its share asks the most loaded
+ * one for a lease) or `'throughput'` (even `throughputKBps`: the worker the shared plan names hands a lease to
+ * the least loaded one; see `planMove`).
+ */
+export type BalancingMode = 'throughput' | 'count';
 
 /** Options for {@link LeaseTaker}. */
 export interface LeaseTakerOptions {
@@ -26,6 +34,16 @@ export interface LeaseTakerOptions {
   handoffTimeoutMs: number;
   /** A handoff this worker asked for was accepted by the table (the owner will transfer it). */
   onHandoffRequested?: (lease: Lease) => void;
+  /** @defaultValue `'count'` */
+  balancing?: BalancingMode;
+  /** Throughput mode: tolerated deviation from the fair share, a fraction (see `planMove`). @defaultValue `0.05` */
+  balanceTolerance?: number;
+  /** Throughput mode: a lease acquired less than this long ago (ms) is never handed on. @defaultValue `60_000` */
+  balanceCooldownMs?: number;
+  /** Throughput mode: this worker handed one of its leases to `to` to balance the load. */
+  onBalanceMove?: (lease: Lease, to: string) => void;
+  /** A lease was taken (for the throughput meter, which starts from the value the item carries). */
+  onTaken?: (lease: Lease) => void;
 }
 
 /** A lease this worker just acquired. */
@@ -66,6 +84,8 @@ export class LeaseTaker {
   lastScan: readonly Lease[] | undefined;
   /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */
   readonly #asked = new Map<string, number>();
+  /** Leases handed over to this worker: lease key -> when (local clock) taken, for the balancing cooldown. */
+  readonly #takenAt = new Map<string, number>();
 
   constructor(options: LeaseTakerOptions) {
     this.#options = options;
@@ -77,7 +97,11 @@ export class LeaseTaker {
    * `liveWorkers` (this one included, by heartbeats) counts workers that hold nothing yet, so a fleet that
    * starts together takes even shares at once instead of moving most leases later by handoff.
    */
-  async takeLeases(deadWorkers: ReadonlySet<string> = NO_WORKERS, liveWorkers = 1): Promise<TakenLease[]> {
+  async takeLeases(
+    deadWorkers: ReadonlySet<string> = NO_WORKERS,
+    liveWorkers = 1,
+    liveWorkerIds?: readonly string[],
+  ): Promise<TakenLease[]> {
     const { workerId, now } = this.#options;
     this.lastCycleActed = false;
     const leases = await this.#options.store.listLeases();
@@ -134,6 +158,7 @@ export class LeaseTaker {
       }
     }
     for (const key of this.#asked.keys()) if (!asked.has(key)) this.#asked.delete(key);
+    for (const key of this.#takenAt.keys()) if (!held.has(key)) this.#takenAt.delete(key);
 
     const taken = await this.#take(
       mineToTake.map(({ lease }) => lease),
@@ -143,12 +168,15 @@ export class LeaseTaker {
     let target = active.length === 0 ? 0 : Math.ceil(active.length / workers);
     target = Math.min(target, this.#options.maxLeasesForWorker);
     const needed = target - mine;
-    if (needed <= 0) return taken;
-
-    if (free.length > 0) {
+    if (needed > 0 && free.length > 0) {
       taken.push(...(await this.#take(this.#shuffle(free).slice(0, needed), () => false)));
       return taken;
     }
+    if (this.#options.balancing === 'throughput') {
+      await this.#balance(active, expired, held, liveWorkerIds);
+      return taken;
+    }
+    if (needed <= 0) return taken;
     // Nothing free: ask the most loaded worker, but never below the target (no ping-pong).
     let victim: Lease[] = [];
     for (const owned of load.values()) if (owned.length > victim.length) victim = owned;
@@ -170,6 +198,67 @@ export class LeaseTaker {
       }
     }
     return taken;
+  }
+
+  /**
+   * Takes the leases the owner index says are this worker's but it does not process yet (handed over to it),
+   * without a scan. Returns `undefined` when the store has no such index (then the caller scans).
+   */
+  async takeOwn(): Promise<TakenLease[] | undefined> {
+    const { store, workerId, renewer } = this.#options;
+    this.lastCycleActed = false;
+    const keys = await store.listLeaseKeysOwnedBy?.(workerId);
+    if (keys === undefined) return undefined;
+    const held = new Set(renewer.heldKeys());
+    const busy = this.#options.isBusy ?? (() => false);
+    const mine: Lease[] = [];
+    for (const key of keys) {
+      if (held.has(key) || busy(key)) continue;
+      // The index is eventually consistent: the item itself says whether the handoff is over.
+      const lease = await store.getLease(key);
+      if (lease?.leaseOwner === workerId && lease.checkpointOwner === undefined && !isFinished(lease))
+        mine.push(lease);
+    }
+    return this.#take(mine, () => false);
+  }
+
+  /** Throughput mode: one move if the shared plan names this worker (see `planMove`). */
+  async #balance(
+    active: readonly Lease[],
+    expired: (lease: Lease) => boolean,
+    held: ReadonlySet<string>,
+    liveWorkerIds: readonly string[] | undefined,
+  ): Promise<void> {
+    const { workerId, now, renewer } = this.#options;
+    const loaded: LoadedLease[] = [];
+    const owners = new Set<string>();
+    for (const lease of active) {
+      if (lease.leaseOwner === undefined || expired(lease)) continue;
+      owners.add(lease.leaseOwner);
+      loaded.push({ leaseKey: lease.leaseKey, owner: lease.leaseOwner, kbps: lease.throughputKBps });
+    }
+    const cooldown = this.#options.balanceCooldownMs ?? 60_000;
+    const at = now();
+    const move = planMove({
+      me: workerId,
+      workers: liveWorkerIds ? [...liveWorkerIds, workerId] : [...owners, workerId],
+      leases: loaded,
+      tolerance: this.#options.balanceTolerance ?? 0.05,
+      movable: (key) =>
+        held.has(key) &&
+        !renewer.isHandingOff(key) &&
+        at - (this.#takenAt.get(key) ?? Number.NEGATIVE_INFINITY) >= cooldown,
+    });
+    if (!move) return;
+    const lease = active.find((candidate) => candidate.leaseKey === move.leaseKey);
+    try {
+      this.lastCycleActed = true;
+      if ((await renewer.handOver(move.leaseKey, move.to)) && lease) {
+        this.#options.onBalanceMove?.(lease, move.to);
+      }
+    } catch (error) {
+      this.#options.onError?.(error, move.leaseKey);
+    }
   }
 
   /** Whether the lease's counter has not moved for failoverTimeMs as seen by this worker. */
@@ -200,6 +289,9 @@ export class LeaseTaker {
         const result = await this.#options.store.takeLease(lease, this.#options.workerId);
         if (!result) continue; // lost the race to another worker: fine, next cycle re-evaluates
         this.#options.renewer.add(result, sentAt);
+        // Handed over to us (a balancing move): not handed on again within the cooldown. Free leases may be.
+        if (lease.leaseOwner === this.#options.workerId) this.#takenAt.set(result.leaseKey, sentAt);
+        this.#options.onTaken?.(result);
         taken.push({ lease: result, stolen: stolen(lease) });
       } catch (error) {
         this.#options.onError?.(error, lease.leaseKey);

@@ -13,11 +13,14 @@ export interface LivenessReport {
   suspects: string[];
   /** Something others may act on happened: a worker changed leases, or left (its record was deleted). */
   cue: boolean;
+  /** A worker transferred a lease to a named worker: that worker may look up its own leases (no scan). */
+  transferCue: boolean;
 }
 
 interface Seen {
   heartbeat: number;
   leaseChanges: number;
+  transfers: number;
   /** Local monotonic time at which this worker first saw the current heartbeat value. */
   seenAt: number;
   /** Confirmed dead at this local time; cleared when the heartbeat moves again. */
@@ -43,6 +46,7 @@ export class LivenessMonitor {
   /** Records one (eventually consistent) read of the heartbeat table, dated when it returned. */
   observe(workers: readonly WorkerHeartbeat[], at: number): LivenessReport {
     let cue = false;
+    let transferCue = false;
     const present = new Set<string>();
     for (const worker of workers) {
       if (worker.workerId === this.#options.workerId) continue;
@@ -53,7 +57,9 @@ export class LivenessMonitor {
         continue;
       }
       if (worker.leaseChanges !== seen.leaseChanges) cue = true;
+      if (worker.transfers !== seen.transfers) transferCue = true;
       seen.leaseChanges = worker.leaseChanges;
+      seen.transfers = worker.transfers;
       if (worker.heartbeat !== seen.heartbeat) {
         // A stale read may show an older value: that too only restarts the clock (a later verdict, never an
         // earlier one).
@@ -72,7 +78,7 @@ export class LivenessMonitor {
     for (const [id, seen] of this.#seen) {
       if (seen.deadSince === undefined && at - seen.seenAt >= this.#options.failoverTimeMs) suspects.push(id);
     }
-    return { suspects, cue };
+    return { suspects, cue, transferCue };
   }
 
   /**
@@ -85,6 +91,7 @@ export class LivenessMonitor {
     if (current !== undefined && current.heartbeat !== seen.heartbeat) {
       seen.heartbeat = current.heartbeat;
       seen.leaseChanges = current.leaseChanges;
+      seen.transfers = current.transfers;
       seen.seenAt = at;
       return false;
     }
@@ -110,6 +117,13 @@ export class LivenessMonitor {
     return out;
   }
 
+  /** The other workers that look alive. */
+  liveWorkerIds(): string[] {
+    const live: string[] = [];
+    for (const [id, seen] of this.#seen) if (seen.deadSince === undefined) live.push(id);
+    return live;
+  }
+
   /** How many other workers look alive (for metrics). */
   get liveWorkers(): number {
     let live = 0;
@@ -118,6 +132,6 @@ export class LivenessMonitor {
   }
 }
 
-function pick(worker: WorkerHeartbeat): { heartbeat: number; leaseChanges: number } {
-  return { heartbeat: worker.heartbeat, leaseChanges: worker.leaseChanges };
+function pick(worker: WorkerHeartbeat): { heartbeat: number; leaseChanges: number; transfers: number } {
+  return { heartbeat: worker.heartbeat, leaseChanges: worker.leaseChanges, transfers: worker.transfers };
 }

@@ -16,6 +16,8 @@ export interface WorkerLivenessOptions {
 export interface LivenessLook {
   /** Scan the lease table now: a worker died, changed its leases, or left. */
   cue: boolean;
+  /** A worker handed a lease over: the receiver may find it through the owner index instead. */
+  transferCue: boolean;
   /** Workers confirmed dead: their leases may be taken whatever their counters say. */
   dead: ReadonlySet<string>;
   /** Of those, the ones found dead by this look. */
@@ -34,6 +36,7 @@ export class WorkerLiveness {
   readonly #options: WorkerLivenessOptions;
   readonly #monitor: LivenessMonitor;
   #leaseChanges = 0;
+  #transfers = 0;
   #beating: Promise<void> | undefined;
   #beatAgain = false;
 
@@ -54,13 +57,18 @@ export class WorkerLiveness {
   /** Writes the heartbeat; the renewer holds leases only while the last one landed recently. */
   async beat(): Promise<void> {
     const sentAt = this.#options.now();
-    await this.#options.store.heartbeat(this.#options.workerId, this.#leaseChanges);
+    await this.#options.store.heartbeat(this.#options.workerId, this.#leaseChanges, this.#transfers);
     this.#options.renewer.heartbeatSent(sentAt);
   }
 
-  /** This worker released, transferred or created leases: tell the others now (one extra heartbeat). */
-  changed(): void {
-    this.#leaseChanges++;
+  /**
+   * This worker released or created leases (`'other'`: anyone may take them, so everyone scans), or
+   * transferred one to the worker that it was handed to (`'transfer'`: only that one acts): tell the others now
+   * (one extra heartbeat).
+   */
+  changed(kind: 'transfer' | 'other' = 'other'): void {
+    if (kind === 'transfer') this.#transfers++;
+    else this.#leaseChanges++;
     this.beatSoon();
   }
 
@@ -97,7 +105,17 @@ export class WorkerLiveness {
     )) {
       await store.removeWorker(workerId, heartbeat);
     }
-    return { cue: report.cue || newlyDead.length > 0, dead: this.#monitor.dead(), newlyDead };
+    return {
+      cue: report.cue || newlyDead.length > 0,
+      transferCue: report.transferCue,
+      dead: this.#monitor.dead(),
+      newlyDead,
+    };
+  }
+
+  /** The other workers that look alive (by their heartbeats). */
+  liveWorkerIds(): string[] {
+    return this.#monitor.liveWorkerIds();
   }
 
   /** Other workers that look alive. */

@@ -8,6 +8,11 @@ export interface WorkerHeartbeat {
    * (released, transferred or created leases): a cue for them to scan the lease table now.
    */
   readonly leaseChanges: number;
+  /**
+   * Bumped with the heartbeat whenever the worker transferred a lease to a named worker (a handoff): only that
+   * worker has to act, and it finds the lease through the owner index without a scan. `0` when absent.
+   */
+  readonly transfers: number;
 }
 
 /**
@@ -21,8 +26,8 @@ export interface WorkerStore {
   listWorkers(): Promise<WorkerHeartbeat[]>;
   /** One worker's heartbeat, strongly consistent: confirms a death before leases are taken for it. */
   getWorker(workerId: string): Promise<WorkerHeartbeat | undefined>;
-  /** Bumps this worker's heartbeat and records its lease-change count. */
-  heartbeat(workerId: string, leaseChanges: number): Promise<void>;
+  /** Bumps this worker's heartbeat and records its lease-change and transfer counts. */
+  heartbeat(workerId: string, leaseChanges: number, transfers?: number): Promise<void>;
   /** Deletes a worker's record: its own at `stop()`, or a dead one's if its heartbeat is still `heartbeat`. */
   removeWorker(workerId: string, heartbeat?: number): Promise<void>;
 }

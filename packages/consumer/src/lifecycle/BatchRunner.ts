@@ -11,7 +11,7 @@ import {
 import type { FailingRecordRef, TypedEvents } from '../events.js';
 import type { Counters, FailingRecord } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
-import type { RecordProcessor } from '../processor.js';
+import type { RecordProcessor, ShardContext } from '../processor.js';
 import { compareExtended, type ExtendedSequenceNumber } from '../types.js';
 import type { ShardCheckpointer } from './Checkpointer.js';
 
@@ -20,7 +20,10 @@ export type BatchOutcome = 'ok' | 'interrupted' | 'lease-lost';
 
 /** What a {@link BatchRunner} needs from its shard consumer. */
 export interface BatchRunnerDeps {
+  /** The lease key, as events name the shard (the shard id in a single-stream application). */
   shardId: string;
+  /** The shard as the processor is told of it (with its stream). @defaultValue `{ shardId }` */
+  context?: ShardContext | undefined;
   processor: RecordProcessor;
   checkpointer: ShardCheckpointer;
   options: Pick<ResolvedOptions, 'processingRetry' | 'onProcessingFailure' | 'deadLetter' | 'logger'>;
@@ -78,11 +81,13 @@ interface Failing {
 export class BatchRunner {
   readonly #deps: BatchRunnerDeps;
   readonly #now: () => number;
+  readonly #context: ShardContext;
   #failing: Failing | undefined;
 
   constructor(deps: BatchRunnerDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
+    this.#context = deps.context ?? { shardId: deps.shardId };
   }
 
   /** The record being failed on, for `metrics()`. */
@@ -132,7 +137,12 @@ export class BatchRunner {
       let error: unknown;
       let failed = false;
       try {
-        await processor.processRecords({ shardId, records: window, checkpointer, millisBehindLatest });
+        await processor.processRecords({
+          ...this.#context,
+          records: window,
+          checkpointer,
+          millisBehindLatest,
+        });
       } catch (cause) {
         failed = true;
         error = cause;
@@ -262,7 +272,7 @@ export class BatchRunner {
     for (let attempt = 1; ; attempt++) {
       try {
         await hook([failing.record], failing.lastError, {
-          shardId,
+          ...this.#context,
           attempts: failing.attempts,
           firstFailedAt: new Date(failing.firstFailedAt),
         });

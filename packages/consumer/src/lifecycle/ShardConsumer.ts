@@ -6,11 +6,17 @@ import type { TypedEvents } from '../events.js';
 import { isFinished, type Lease } from '../leases/Lease.js';
 import type { LeaseRenewer } from '../leases/LeaseRenewer.js';
 import type { LeaseStore } from '../leases/LeaseStore.js';
+import type { LeaseKey } from '../leases/leaseKeys.js';
 import type { Counters, FailingRecord } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
-import type { RecordProcessor } from '../processor.js';
+import type { RecordProcessor, ShardContext } from '../processor.js';
 import type { ShardRecordSource, StartingPosition } from '../retrieval/ShardRecordSource.js';
-import { compareExtended, type ExtendedSequenceNumber, isSequenceNumber } from '../types.js';
+import {
+  compareExtended,
+  type ExtendedSequenceNumber,
+  type InitialPosition,
+  isSequenceNumber,
+} from '../types.js';
 import { BatchRunner } from './BatchRunner.js';
 import { ShardCheckpointer } from './Checkpointer.js';
 import { ConsumerStates, type ShardConsumerState } from './ConsumerStates.js';
@@ -29,6 +35,15 @@ export interface ShardConsumerDeps {
   events: TypedEvents;
   counters: Counters;
   hashKeyRange: HashKeyRange | undefined;
+  /** The shard and its stream as the processor is told of them. @defaultValue `{ shardId: lease.leaseKey }` */
+  context?: ShardContext | undefined;
+  /** Where the stream's shards without a checkpoint start. @defaultValue `options.initialPosition` */
+  initialPosition?: InitialPosition | undefined;
+  /**
+   * The leases of the shard's stream by shard id, for the parent checks (`parentShardId` holds shard ids).
+   * @defaultValue `store` (single-stream: lease keys are shard ids)
+   */
+  parentLeases?: Pick<LeaseStore, 'getLease'> | undefined;
   /**
    * The record source of the shard, polling or fan-out: the shard consumer treats both alike (the choice is
    * the worker's, from the `retrieval` option).
@@ -47,7 +62,13 @@ const SHARD_END_WRITE_ATTEMPTS = 5;
  * for one shard.
  */
 export class ShardConsumer {
-  readonly shardId: string;
+  /**
+   * The lease key, as the renewer, the checkpointer and events know the shard: the shard id in a single-stream
+   * application, `accountId:streamName:creationEpoch:shardId` in a multi-stream one. See {@link context}.
+   */
+  readonly shardId: LeaseKey;
+  /** The Kinesis shard id and its stream, as the processor and the record source know them. */
+  readonly context: ShardContext;
   recordsProcessed = 0;
   bytesProcessed = 0;
   readonly #deps: ShardConsumerDeps;
@@ -65,6 +86,7 @@ export class ShardConsumer {
   constructor(deps: ShardConsumerDeps) {
     this.#deps = deps;
     this.shardId = deps.lease.leaseKey;
+    this.context = deps.context ?? { shardId: deps.lease.leaseKey };
     this.#states = new ConsumerStates(this.shardId);
     this.#deaggregator = new Deaggregator({
       hashKeyRange: deps.hashKeyRange,
@@ -171,6 +193,7 @@ export class ShardConsumer {
     this.#checkpointer = checkpointer;
     const runner = new BatchRunner({
       shardId: this.shardId,
+      context: this.context,
       processor,
       checkpointer,
       options,
@@ -191,7 +214,7 @@ export class ShardConsumer {
     this.#runner = runner;
     const initialized = await this.#callWithRetry(() =>
       processor.initialize?.({
-        shardId: this.shardId,
+        ...this.context,
         startingSequenceNumber: lease.checkpoint,
         startingSubSequenceNumber: lease.checkpointSubSequenceNumber,
       }),
@@ -203,7 +226,10 @@ export class ShardConsumer {
     let skipThrough: ExtendedSequenceNumber | undefined = isSequenceNumber(lease.checkpoint)
       ? { sequenceNumber: lease.checkpoint, subSequenceNumber: lease.checkpointSubSequenceNumber }
       : undefined;
-    const source = this.#deps.createRecordSource({ shardId: this.shardId, start: this.#startingPosition() });
+    const source = this.#deps.createRecordSource({
+      shardId: this.context.shardId,
+      start: this.#startingPosition(),
+    });
     this.#source = source;
     if (this.#stopping()) return this.#finish(true);
     source.start();
@@ -236,15 +262,13 @@ export class ShardConsumer {
     if (this.#leaseLost || outcome === 'lease-lost') {
       this.#leaseLost = true;
       this.#checkpointer?.close();
-      if (initialized) await this.#safely(() => this.#deps.processor.leaseLost?.({ shardId: this.shardId }));
+      if (initialized) await this.#safely(() => this.#deps.processor.leaseLost?.({ ...this.context }));
       return 'lease-lost';
     }
     this.#states.moveTo(this.#handoff ? 'handing-off' : 'shutting-down');
     const checkpointer = this.#checkpointer;
     if (initialized && checkpointer) {
-      await this.#safely(() =>
-        this.#deps.processor.shutdownRequested?.({ shardId: this.shardId, checkpointer }),
-      );
+      await this.#safely(() => this.#deps.processor.shutdownRequested?.({ ...this.context, checkpointer }));
     }
     return this.#leaseLost ? 'lease-lost' : 'shutdown';
   }
@@ -265,7 +289,7 @@ export class ShardConsumer {
     }
     checkpointer.enterShardEnd();
     const result = await this.#callWithRetry(async () => {
-      await this.#deps.processor.shardEnded({ shardId: this.shardId, childShardIds, checkpointer });
+      await this.#deps.processor.shardEnded({ ...this.context, childShardIds, checkpointer });
       if (!checkpointer.isAtShardEnd) throw new ShardEndNotCheckpointedError(this.shardId);
     });
     if (result !== 'ok') {
@@ -321,7 +345,7 @@ export class ShardConsumer {
   async #parentsFinished(): Promise<boolean> {
     for (const parent of this.#deps.lease.parentShardIds) {
       try {
-        const lease = await this.#deps.store.getLease(parent);
+        const lease = await (this.#deps.parentLeases ?? this.#deps.store).getLease(parent);
         // A parent lease that no longer exists (cleaned up, or never created) does not block.
         if (lease && !isFinished(lease)) return false;
       } catch (error) {
@@ -336,7 +360,7 @@ export class ShardConsumer {
     const { checkpoint } = this.#deps.lease;
     if (isSequenceNumber(checkpoint)) return { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: checkpoint };
     if (checkpoint === 'LATEST') return { type: 'LATEST' };
-    const initial = this.#deps.options.initialPosition;
+    const initial = this.#deps.initialPosition ?? this.#deps.options.initialPosition;
     if (checkpoint === 'AT_TIMESTAMP' && typeof initial === 'object') {
       return { type: 'AT_TIMESTAMP', timestamp: initial.timestamp };
     }

@@ -2,6 +2,7 @@ import { ConsumerError } from '../errors.js';
 import type { TypedEvents } from '../events.js';
 import type { Counters } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
+import type { StreamRef } from '../types.js';
 import { FanOutSubscriber } from './FanOutSubscriber.js';
 import { FAN_OUT_LIMITS, GET_RECORDS_LIMITS } from './limits.js';
 import { PollingFetcher } from './PollingFetcher.js';
@@ -44,7 +45,7 @@ export class RecordSources {
     const { options, events } = this.#deps;
     const retrieval = options.retrieval;
     if (retrieval.mode !== 'fan-out' || this.#consumerArn !== undefined) return;
-    if (!('consumerName' in retrieval.consumer)) return;
+    if (!('consumerName' in retrieval.consumer) || options.stream === undefined) return;
     this.#consumerArn = await new StreamConsumerRegistration({
       kinesis: options.kinesisClient,
       stream: options.stream,
@@ -59,7 +60,21 @@ export class RecordSources {
     options.logger.info?.('stream consumer active', { consumerArn: this.#consumerArn });
   }
 
-  create({ shardId, start }: { shardId: string; start: StartingPosition }): ShardRecordSource {
+  /**
+   * The record source of one shard of `stream`; failures are reported under `leaseKey` (the shard id, or
+   * the multi-stream lease key).
+   */
+  create({
+    stream,
+    shardId,
+    start,
+    leaseKey,
+  }: {
+    stream: StreamRef;
+    shardId: string;
+    start: StartingPosition;
+    leaseKey: string;
+  }): ShardRecordSource {
     const { options: o, events, counters } = this.#deps;
     const retrieval = o.retrieval;
     if (retrieval.mode === 'fan-out') {
@@ -82,12 +97,12 @@ export class RecordSources {
         backoffBaseMs: FAN_OUT_LIMITS.backoffBaseMs,
         backoffMaxMs: FAN_OUT_LIMITS.backoffMaxMs,
         now: () => performance.now(),
-        onError: (error) => events.emit('error', { operation: 'subscribeToShard', error, shardId }),
+        onError: (error) => events.emit('error', { operation: 'subscribeToShard', error, shardId: leaseKey }),
       });
     }
     return new PollingFetcher({
       kinesis: o.kinesisClient,
-      stream: o.stream,
+      stream,
       shardId,
       start,
       maxRecords: o.maxRecords,
@@ -96,7 +111,7 @@ export class RecordSources {
       maxPrefetchBytes: o.maxPrefetchBytes,
       ...GET_RECORDS_LIMITS,
       now: () => performance.now(),
-      onError: (error) => events.emit('error', { operation: 'getRecords', error, shardId }),
+      onError: (error) => events.emit('error', { operation: 'getRecords', error, shardId: leaseKey }),
       onThrottled: () => {
         counters.getRecordsThrottles++;
       },

@@ -26,7 +26,12 @@ export class ShardRecords {
   /** Called after every append (subscriptions waiting for data). */
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly maxBytes: number) {}
+  /** False when the simulator keeps nothing readable (`retainedBytesPerShard: 0`): writers skip `append`. */
+  readonly keeps: boolean;
+
+  constructor(private readonly maxBytes: number) {
+    this.keeps = maxBytes > 0;
+  }
 
   append(record: StoredRecord): void {
     this.items.push(record);

@@ -231,15 +231,17 @@ function write(
   shard.stats.bytes += entry.size;
   state.counters.accepted += 1;
   state.counters.acceptedBytes += entry.size;
-  shard.records.append({
-    seq: BigInt(sequenceNumber),
-    sequenceNumber,
-    partitionKey: entry.partitionKey,
-    explicitHashKey: entry.explicitHashKey,
-    data: entry.data,
-    size: entry.size,
-    arrival,
-  });
+  if (shard.records.keeps) {
+    shard.records.append({
+      seq: BigInt(sequenceNumber),
+      sequenceNumber,
+      partitionKey: entry.partitionKey,
+      explicitHashKey: entry.explicitHashKey,
+      data: entry.data,
+      size: entry.size,
+      arrival,
+    });
+  }
   const log = state.log;
   if (log.keepEntries) {
     log.add({

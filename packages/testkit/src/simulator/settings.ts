@@ -27,13 +27,12 @@ export function shardSetup(options: KinesisSimulatorOptions): ShardSetup {
       reads === false
         ? undefined
         : { callsPerSecond: reads?.callsPerSecond ?? 5, bytesPerSecond: reads?.bytesPerSecond ?? 2_097_152 },
-    retainedBytesPerShard: checkRange(
-      options.retainedBytesPerShard ?? 32 * 1024 * 1024,
-      1024,
-      4 * 1024 ** 3,
-      'retainedBytesPerShard',
-    ),
+    retainedBytesPerShard: options.retainedBytesPerShard ?? 32 * 1024 * 1024,
   };
+  // 0 keeps nothing readable (write-only benchmarks); otherwise at least 1 KiB.
+  if (setup.retainedBytesPerShard !== 0) {
+    checkRange(setup.retainedBytesPerShard, 1024, 4 * 1024 ** 3, 'retainedBytesPerShard');
+  }
   if (setup.writeLimits) {
     checkRange(setup.writeLimits.recordsPerSecond, 1, 1_000_000, 'shardLimits.recordsPerSecond');
   }

@@ -1,0 +1,93 @@
+/** One lease as the balancer weighs it. */
+export interface LoadedLease {
+  readonly leaseKey: string;
+  /** The worker the lease belongs to (during a handoff: the one it is being handed to). */
+  readonly owner: string;
+  /** Its `throughputKBps` from the table; `undefined` when never measured. */
+  readonly kbps: number | undefined;
+}
+
+/** What one worker sees after a scan. */
+export interface BalanceView {
+  readonly me: string;
+  /** The live workers, this one included: the only possible owners and targets. */
+  readonly workers: readonly string[];
+  readonly leases: readonly LoadedLease[];
+  /** Whether this worker may hand one of its leases over now (not moved lately, not already leaving). */
+  readonly movable: (leaseKey: string) => boolean;
+  /**
+   * Acceptable deviation from the fair share, as a fraction of it: a worker acts only above
+   * `fair * (1 + tolerance)`, and a move must lower the larger of the two workers' loads by
+   * `fair * tolerance` at least.
+   */
+  readonly tolerance: number;
+}
+
+/** A lease this worker should hand over, and to whom. */
+export interface Move {
+  readonly leaseKey: string;
+  readonly to: string;
+  readonly kbps: number;
+}
+
+/**
+ * A lease weighs at least this much (KiB/s): an idle fleet is then balanced by lease count, and leases that
+ * carry nearly nothing are spread like any others.
+ */
+export const FLOOR_KBPS = 0.1;
+
+/**
+ * Leaderless throughput balancing: every worker computes the same plan from the same table, and only the
+ * worker the plan names acts, so the fleet makes one move per cycle without a lock or a leader.
+ *
+ * The plan: the most loaded worker that has a lease whose move to the least loaded worker lowers the larger
+ * of their two loads by the margin (`tolerance * fair share`) hands over the lease whose weight is closest to
+ * half their difference. Each such move strictly lowers the sum of squared loads by a bounded amount, so moves
+ * stop; and since the moved lease never makes the receiver the heavier of the two, it never comes straight
+ * back. A worker that dies simply stops acting; the others' plans no longer include it.
+ */
+export function planMove(view: BalanceView): Move | undefined {
+  const workers = [...new Set([...view.workers, view.me])].sort();
+  if (workers.length < 2) return undefined;
+  const load = new Map<string, number>(workers.map((worker) => [worker, 0]));
+  const owned = new Map<string, LoadedLease[]>();
+  let total = 0;
+  for (const lease of view.leases) {
+    const current = load.get(lease.owner);
+    if (current === undefined) continue; // a dead or foreign owner: its leases are the taker's business
+    const weight = weightOf(lease);
+    load.set(lease.owner, current + weight);
+    total += weight;
+    const list = owned.get(lease.owner);
+    if (list) list.push(lease);
+    else owned.set(lease.owner, [lease]);
+  }
+  const fair = total / workers.length;
+  const margin = fair * view.tolerance;
+  const loadOf = (worker: string): number => load.get(worker) ?? 0;
+  const byLoad = [...workers].sort((a, b) => loadOf(b) - loadOf(a) || (a < b ? -1 : 1));
+  const target = byLoad[byLoad.length - 1] as string;
+  for (const worker of byLoad) {
+    if (loadOf(worker) <= fair + margin || worker === target) return undefined;
+    const gap = loadOf(worker) - loadOf(target);
+    // The plan as every worker sees it: others' cooldowns are unknown here, so only the actor filters its own.
+    const candidates = (owned.get(worker) ?? []).filter(
+      (lease) => weightOf(lease) > margin && weightOf(lease) < gap - margin,
+    );
+    if (candidates.length === 0) continue; // e.g. one hot shard alone: nothing this worker can usefully give
+    if (worker !== view.me) return undefined; // its move, not ours
+    const best = candidates
+      .filter((lease) => view.movable(lease.leaseKey))
+      .sort(
+        (a, b) =>
+          Math.abs(weightOf(a) - gap / 2) - Math.abs(weightOf(b) - gap / 2) ||
+          (a.leaseKey < b.leaseKey ? -1 : 1),
+      )[0];
+    return best && { leaseKey: best.leaseKey, to: target, kbps: weightOf(best) };
+  }
+  return undefined;
+}
+
+function weightOf(lease: LoadedLease): number {
+  return Math.max(lease.kbps ?? 0, FLOOR_KBPS);
+}
