@@ -93,7 +93,8 @@ export class Settlement {
     // One object shape for every result (hot path: one per record).
     const result: PutResult = { shardId, sequenceNumber, subSequenceNumber, attempts: attemptsOf(record) };
     // Settled before flush waiters hear of it, so `await flush()` resumes after the put's own callbacks.
-    record.resolve(result);
+    if (record.batch === undefined) record.resolve(result);
+    else record.batch.succeed(record.slot, result);
     this.settle(record, true);
   }
 
@@ -102,7 +103,8 @@ export class Settlement {
     this.recorder.userRecordExpired += 1;
     this.recorder.error('Expired');
     const last = record.retry?.lastError;
-    record.reject(
+    rejectRecord(
+      record,
       new ExpiredError(
         `record not stored within recordTtlMs (${this.options.recordTtlMs} ms)${last ? `; last error ${last.code}` : ''}`,
         attemptsOf(record),
@@ -118,7 +120,7 @@ export class Settlement {
   /** Fails one record with an error of the producer's own (a record found invalid after `put`). */
   fail(record: PendingRecord, error: ProducerError): void {
     if (!this.settle(record, false)) return;
-    record.reject(error);
+    rejectRecord(record, error);
     this.host.recordsFailed({ code: error.code, userRecords: 1 });
   }
 
@@ -127,7 +129,8 @@ export class Settlement {
     for (const record of records) {
       if (!this.settle(record, false)) continue;
       count += 1;
-      record.reject(
+      rejectRecord(
+        record,
         new ServiceError(error.code, error.message, {
           retriable: error.retriable,
           cause,
@@ -158,4 +161,10 @@ export class Settlement {
     if (this.count === 0) this.host.idle();
     return true;
   }
+}
+
+/** Hands a record's error to its `put` promise or to its batch. */
+function rejectRecord(record: PendingRecord, error: ProducerError): void {
+  if (record.batch === undefined) record.reject(error);
+  else record.batch.fail(record.slot, error);
 }
