@@ -7,7 +7,12 @@ import { createRequire } from 'node:module';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { KinesisProducer } from '../src/index.js';
+import {
+  KinesisProducer,
+  type ProducerRecord,
+  type PutManyResult,
+  type PutOutcomeCallback,
+} from '../src/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const WARMUP_MS = 1_500;
@@ -269,19 +274,25 @@ async function runAwsKinesisAgg(sim: Simulator): Promise<Goodput> {
   };
 }
 
+type CpuMode = 'put' | 'putMany' | 'putEach';
+// Records per putMany/putEach call in the CPU run.
+const BATCH = 1_000;
+
 async function runCpu(
   sim: Simulator,
   ordered: boolean,
+  mode: CpuMode,
 ): Promise<{ records: number; cpuMs: number; wallMs: number }> {
   const streamName = await newStream(sim);
   const kinesis = client(sim);
   const producer = new KinesisProducer({ client: kinesis, streamName, ordered, rateLimitPercent: 10_000 });
-  // Warm the shard map and the JIT first.
-  await Promise.all(
-    Array.from({ length: 20_000 }, (_, i) =>
-      producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }),
-    ),
-  );
+  // Warm the shard map and the JIT first (through the path measured).
+  const warm = Array.from({ length: 20_000 }, (_, i) => ({
+    partitionKey: KEYS[i % KEYS.length] as string,
+    data: DATA,
+  }));
+  if (mode === 'put') await Promise.all(warm.map((record) => producer.put(record)));
+  else await producer.putMany(warm);
   const total = 400_000;
   const cpuStart = process.cpuUsage();
   const wallStart = Date.now();
@@ -291,11 +302,33 @@ async function runCpu(
     done += 1;
   };
   const onFailed = () => undefined;
-  for (let i = 0; i < total; i++) {
-    const bytes = recordBytes(i);
-    while (!producer.hasCapacity(bytes)) await producer.waitForCapacity(bytes);
-    producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(onStored, onFailed);
-    if (i % 2_000 === 0) await yieldToIo();
+  const onBatch = (result: PutManyResult) => {
+    done += result.succeeded;
+  };
+  const onOutcome: PutOutcomeCallback = (error) => {
+    if (error === undefined) done += 1;
+  };
+  if (mode === 'put') {
+    for (let i = 0; i < total; i++) {
+      const bytes = recordBytes(i);
+      while (!producer.hasCapacity(bytes)) await producer.waitForCapacity(bytes);
+      producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(onStored, onFailed);
+      if (i % 2_000 === 0) await yieldToIo();
+    }
+  } else {
+    // The same records (one object each), handed over BATCH at a time; the producer waits for room itself.
+    for (let i = 0; i < total; ) {
+      const records: ProducerRecord[] = [];
+      for (const end = i + BATCH; i < end; i++)
+        records.push({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA });
+      if (mode === 'putMany') {
+        producer.putMany(records).then(onBatch, onFailed);
+        while (!producer.hasCapacity(BATCH * 120)) await producer.waitForCapacity(BATCH * 120);
+      } else {
+        await producer.putEach(records, onOutcome);
+      }
+      if (i % 2_000 === 0) await yieldToIo();
+    }
   }
   await producer.flush();
   const cpu = process.cpuUsage(cpuStart);
@@ -389,20 +422,39 @@ async function main(): Promise<void> {
   );
   if (!ONLY_CPU) await runLimited();
   const unlimited = await startSimulator(false);
-  const cpu = await runCpu(unlimited, false);
-  const cpuOrdered = await runCpu(unlimited, true);
+  // Interleaved rounds (put, putMany, putEach, put, ...) so machine noise spreads over every path alike.
+  const rounds = Number(process.env.BENCH_CPU_ROUNDS ?? 3);
+  // `BENCH_CPU_MODES=putEach` (comma-separated) runs only those paths, `BENCH_CPU_ORDERED=0` only unordered.
+  const modes = (process.env.BENCH_CPU_MODES ?? 'put,putMany,putEach').split(',') as CpuMode[];
+  const orderings = process.env.BENCH_CPU_ORDERED === '0' ? [false] : [false, true];
+  const runs = new Map<string, Array<{ records: number; cpuMs: number; wallMs: number }>>();
+  for (let round = 0; round < rounds; round++) {
+    for (const ordered of orderings) {
+      for (const mode of modes) {
+        const name = `${mode}${ordered ? ', ordered' : ''}`;
+        runs.set(name, [...(runs.get(name) ?? []), await runCpu(unlimited, ordered, mode)]);
+      }
+    }
+  }
   unlimited.child.send({ type: 'stop' });
-  console.log('\nClient CPU per user record (simulator without limits, in its own process)\n');
   console.log(
-    '| mode | user records | client CPU ms | µs CPU per record | records per CPU-second | wall records/s |',
+    `\nClient CPU per user record (simulator without limits, in its own process; ${rounds} interleaved rounds)\n`,
   );
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const [name, r] of [
-    ['unordered', cpu],
-    ['ordered', cpuOrdered],
-  ] as const) {
+  console.log(
+    '| path | user records | client CPU ms (median) | µs CPU per record | records per CPU-second (median) | every run | vs put | wall records/s |',
+  );
+  console.log('|---|---:|---:|---:|---:|---|---:|---:|');
+  const rate = (r: { records: number; cpuMs: number }) => r.records / (r.cpuMs / 1_000);
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] as number;
+  };
+  for (const [name, list] of runs) {
+    const byRate = [...list].sort((a, b) => rate(a) - rate(b));
+    const mid = byRate[Math.floor(byRate.length / 2)] as (typeof list)[number];
+    const base = median((runs.get(name.endsWith('ordered') ? 'put, ordered' : 'put') ?? []).map(rate));
     console.log(
-      `| ${name} | ${fmt(r.records)} | ${fmt(r.cpuMs)} | ${fmt((r.cpuMs * 1_000) / r.records, 2)} | ${fmt(r.records / (r.cpuMs / 1_000))} | ${fmt(r.records / (r.wallMs / 1_000))} |`,
+      `| ${name} | ${fmt(mid.records)} | ${fmt(mid.cpuMs)} | ${fmt((mid.cpuMs * 1_000) / mid.records, 2)} | ${fmt(rate(mid))} | ${list.map((r) => fmt(rate(r) / 1_000)).join(', ')} k | ${fmt(rate(mid) / base, 2)}x | ${fmt(mid.records / (mid.wallMs / 1_000))} |`,
     );
   }
 }
