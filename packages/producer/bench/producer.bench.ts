@@ -293,7 +293,7 @@ async function runCpu(
   }));
   if (mode === 'put') await Promise.all(warm.map((record) => producer.put(record)));
   else await producer.putMany(warm);
-  const total = 400_000;
+  const total = Number(process.env.BENCH_CPU_RECORDS ?? 400_000);
   const cpuStart = process.cpuUsage();
   const wallStart = Date.now();
   let done = 0;

@@ -593,6 +593,8 @@ export class KinesisProducer extends ProducerEventEmitter {
     let userRecords = 0;
     let wrongShard = false;
     const throttledShards = new Set<string>();
+    let firstAttemptAt = -1;
+    let firstAttempts = NO_ATTEMPTS;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as Entry;
       const result = results[i] as PutRecordsResultEntry;
@@ -610,7 +612,26 @@ export class KinesisProducer extends ProducerEventEmitter {
         const park = misrouted && records.length > 1;
         for (let index = 0; index < records.length; index++) {
           const record = records[index] as PendingRecord;
-          this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts, !park);
+          if (!park && record.attempts === NO_ATTEMPTS) {
+            // Settled by its first attempt: records put in the same millisecond (a batch shares one) share one
+            // frozen attempts array instead of an array and an attempt each.
+            if (record.receivedAt !== firstAttemptAt) {
+              firstAttemptAt = record.receivedAt;
+              firstAttempts = Object.freeze([
+                {
+                  delayMs: Math.max(0, startedAt - firstAttemptAt),
+                  durationMs,
+                  success: true,
+                  errorCode: undefined,
+                  errorMessage: undefined,
+                  sdkAttempts,
+                },
+              ]) as Attempt[];
+            }
+            record.attempts = firstAttempts;
+          } else {
+            this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts, !park);
+          }
           if (park) this.router.park(record, entry, ShardId, SequenceNumber, index);
           else this.settlement.succeed(record, ShardId, SequenceNumber, entry.aggregated ? index : undefined);
         }
