@@ -127,7 +127,7 @@ async function runOurs(sim: Simulator, ordered: boolean): Promise<Goodput> {
     client: kinesis,
     streamName,
     ordered,
-    rateLimitPercent: Number(process.env.BENCH_RATE ?? 95),
+    ...(process.env.BENCH_RATE === undefined ? {} : { rateLimitPercent: Number(process.env.BENCH_RATE) }),
   });
   const counter = windowCounter(SECONDS * 1_000, sim);
   let failed = 0;
@@ -160,7 +160,7 @@ async function runOurs(sim: Simulator, ordered: boolean): Promise<Goodput> {
     userRecordsPerSecond: inWindow / seconds,
     payloadBytesPerSecond: (inWindow * DATA.length) / seconds,
     lost: failed + (m.UserRecordsReceived - m.UserRecordsPut - m.UserRecordsFailed),
-    note: `${m.ErrorsByCode.ProvisionedThroughputExceededException ?? 0} throttled entries, ${m.UserRecordsPerKinesisRecord.average.toFixed(0)} user records per Kinesis record`,
+    note: `${m.ErrorsByCode.ProvisionedThroughputExceededException ?? 0} throttled entries, ${m.UserRecordsPerKinesisRecord.average.toFixed(0)} user records per Kinesis record, ${m.RequestTime.average.toFixed(0)} ms per request on average`,
   };
 }
 
@@ -384,6 +384,11 @@ async function runLimited(): Promise<void> {
   const limited = await startSimulator(true);
   const rows: Goodput[] = [];
   rows.push(await runOurs(limited, false));
+  if (process.env.BENCH_ONLY === 'goodput') {
+    limited.child.send({ type: 'stop' });
+    console.log(rows[0]);
+    return;
+  }
   rows.push(await runOurs(limited, true));
   rows.push(await runHandWritten(limited));
   rows.push(await runAwsKinesisAgg(limited));
@@ -421,6 +426,7 @@ async function main(): Promise<void> {
     `producer benchmark: ${SHARDS} shards, ${DATA.length} B records, ${SECONDS} s per run (${WARMUP_MS / 1_000} s warm-up)`,
   );
   if (!ONLY_CPU) await runLimited();
+  if (process.env.BENCH_ONLY === 'goodput') return;
   const unlimited = await startSimulator(false);
   // Interleaved rounds (put, putMany, putEach, put, ...) so machine noise spreads over every path alike.
   const rounds = Number(process.env.BENCH_CPU_ROUNDS ?? 3);

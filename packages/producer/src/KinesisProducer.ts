@@ -57,6 +57,11 @@ function asProducerError(error: unknown): ProducerError {
   return new ValidationError(error instanceof Error ? error.message : String(error), error);
 }
 
+/** The request of these entries was answered (or failed): their shards count them from now (see RateLimiter). */
+function answered(entries: readonly Entry[], now: number): void {
+  for (const entry of entries) entry.take.owner.answered(entry.take, now);
+}
+
 function captureSettlers(resolve: (result: PutResult) => void, reject: (error: Error) => void): void {
   capturedResolve = resolve;
   capturedReject = reject;
@@ -447,6 +452,8 @@ export class KinesisProducer extends ProducerEventEmitter {
       const builder = this.building;
       this.building = undefined;
       const message = this.reportInternalError('while building a request', error);
+      // Nothing of it was sent: its rate allowance goes back.
+      for (const entry of builder?.entries ?? []) entry.take.owner.cancel(entry.take);
       const taken = builder === undefined ? [] : builder.entries.flatMap((entry) => entry.records);
       this.settlement.failAll(
         taken.filter((record) => !record.settled),
@@ -550,6 +557,7 @@ export class KinesisProducer extends ProducerEventEmitter {
       })
       .then((outcome) => {
         this.inFlight -= 1;
+        answered(entries, Date.now());
         if (outcome.ok) {
           this.recorder.requestTime.add(outcome.durationMs);
           this.onResults(
@@ -566,6 +574,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         this.wakeup.soon();
       })
       .catch((error: unknown) => {
+        answered(entries, Date.now());
         // A bug must not leave puts unsettled: whatever this request still holds fails, retriable.
         const message = error instanceof Error ? error.message : String(error);
         this.options.logger?.error('internal error while handling a PutRecords answer', { message });
