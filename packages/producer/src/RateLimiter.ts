@@ -52,6 +52,9 @@ export class ShardLimiter {
   private recordTotal = 0;
   private byteTotal = 0;
   private readonly unanswered = new Set<Take>();
+  // After a write above the whole byte limit (a large record): nothing more until the shard's average is back
+  // to its limit. Kinesis lets a shard burst to take one (up to 10 MiB), then refills at 1 MiB/s.
+  private blockedUntil = 0;
   // Bytes taken within the last BURST_MS, by take time (oldest first).
   private recent: Take[] = [];
   private recentBytes = 0;
@@ -115,6 +118,10 @@ export class ShardLimiter {
   answered(take: Take, now: number): void {
     if (take.answered || !this.unanswered.delete(take)) return;
     take.answered = true;
+    const byteLimit = this.bytesPerSecond * this.ratio;
+    if (take.bytes > byteLimit) {
+      this.blockedUntil = Math.max(this.blockedUntil, now + (WINDOW_MS * take.bytes) / byteLimit);
+    }
     this.unansweredRecords -= take.records;
     this.unansweredBytes -= take.bytes;
     this.times.push(now);
@@ -134,7 +141,7 @@ export class ShardLimiter {
       first !== undefined && this.recentBytes + bytes > byteLimit * BURST_SHARE
         ? first.takenAt + BURST_MS - now + 1
         : 0;
-    return Math.max(1, pacing, this.windowWaitMs(records, bytes, now));
+    return Math.max(1, pacing, this.blockedUntil - now + 1, this.windowWaitMs(records, bytes, now));
   }
 
   // Until enough answered writes leave the second for these to fit (unanswered ones: until answers come).
@@ -177,6 +184,7 @@ export class ShardLimiter {
   }
 
   private fits(records: number, bytes: number, now: number): boolean {
+    if (now < this.blockedUntil) return false;
     this.expire(now);
     const recordTotal = this.recordTotal + this.unansweredRecords;
     const byteTotal = this.byteTotal + this.unansweredBytes;
