@@ -51,6 +51,12 @@ const noop = (): void => undefined;
 // Records a batch admits before letting I/O run (admission is synchronous within a run).
 const ADMIT_RUN = 4_096;
 
+function notAnArray(): ValidationError {
+  return new ValidationError(
+    'putMany and putEach take an array of records (and putEach an outcome callback)',
+  );
+}
+
 /** A validation failure as thrown by `validateRecord` (a bug elsewhere would not be a ProducerError). */
 function asProducerError(error: unknown): ProducerError {
   if (error instanceof ProducerError) return error;
@@ -226,13 +232,14 @@ export class KinesisProducer extends ProducerEventEmitter {
 
   /**
    * Puts many records without a promise each: resolves once, when every record has settled, with each
-   * record's `PutResult` or `ProducerError` at its index (see `PutManyResult`). Never rejects. Records enter the
+   * record's `PutResult` or `ProducerError` at its index (see `PutManyResult`). Records enter the
    * buffer in array order (so `ordered` keeps their order per key); when the buffer is full it waits for room
    * (`maxBufferedRecords`, `maxBufferedBytes`) instead of refusing, so a batch of any size stays within the
    * bounds. An invalid record fails alone (`INVALID_RECORD`); after `close()` the records not yet buffered
-   * fail with `PRODUCER_CLOSED`.
+   * fail with `PRODUCER_CLOSED`. Rejects (`INVALID_RECORD`) only when `records` is not an array.
    */
   putMany(records: readonly ProducerRecord[]): Promise<PutManyResult> {
+    if (!Array.isArray(records)) return Promise.reject(notAnArray());
     return new Promise<PutManyResult>((resolve) => {
       void this.admitAll(records, collectOutcomes(records.length, resolve));
     });
@@ -242,10 +249,11 @@ export class KinesisProducer extends ProducerEventEmitter {
    * The callback form of `putMany`: calls `onOutcome(error, result, index)` once per record as it settles
    * (records found invalid or refused after `close()` are reported at once, possibly before this returns).
    * Resolves when every record is in the buffer or has failed, not when they are stored: callers pace
-   * themselves on it, and `flush()` waits for the rest. Never rejects; an `onOutcome` that throws is reported
-   * as a process warning.
+   * themselves on it, and `flush()` waits for the rest. Rejects only when not given an array and a callback;
+   * an `onOutcome` that throws is reported as a process warning.
    */
   putEach(records: readonly ProducerRecord[], onOutcome: PutOutcomeCallback): Promise<void> {
+    if (!Array.isArray(records) || typeof onOutcome !== 'function') return Promise.reject(notAnArray());
     return this.admitAll(records, new RecordBatch(records.length, onOutcome, noop));
   }
 

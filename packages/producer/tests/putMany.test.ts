@@ -287,9 +287,11 @@ describe('putMany and putEach (fake Kinesis)', () => {
     expect(messages.some((m) => m.includes('putEach') && m.includes('callback bug'))).toBe(true);
   });
 
-  it('resolves an empty batch at once', async () => {
+  it('resolves an empty batch at once, and rejects what is not an array instead of hanging', async () => {
     const p = producer(new FakeKinesis());
     expect(await p.putMany([])).toEqual({ succeeded: 0, failed: 0, results: [] });
+    await expect(p.putMany({ length: 2 } as never)).rejects.toBeInstanceOf(ValidationError);
+    await expect(p.putEach([], undefined as never)).rejects.toBeInstanceOf(ValidationError);
     await p.close();
   });
 });
