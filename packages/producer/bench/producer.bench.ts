@@ -7,7 +7,12 @@ import { createRequire } from 'node:module';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { KinesisProducer } from '../src/index.js';
+import {
+  KinesisProducer,
+  type ProducerRecord,
+  type PutManyResult,
+  type PutOutcomeCallback,
+} from '../src/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const WARMUP_MS = 1_500;
@@ -15,7 +20,8 @@ const SHARDS = 4;
 const DATA = Buffer.alloc(100, 7);
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
 const SHARD_BYTES = 1_048_576;
-// `BENCH_ONLY=cpu` runs only the CPU table (for profiling); anything else runs everything.
+// `BENCH_ONLY=cpu` runs only the CPU table (for profiling), `goodput` only the producer's goodput row, `large`
+// only the large-record table; anything else runs everything.
 const ONLY_CPU = process.env.BENCH_ONLY === 'cpu';
 
 interface Simulator {
@@ -122,7 +128,7 @@ async function runOurs(sim: Simulator, ordered: boolean): Promise<Goodput> {
     client: kinesis,
     streamName,
     ordered,
-    rateLimitPercent: Number(process.env.BENCH_RATE ?? 95),
+    ...(process.env.BENCH_RATE === undefined ? {} : { rateLimitPercent: Number(process.env.BENCH_RATE) }),
   });
   const counter = windowCounter(SECONDS * 1_000, sim);
   let failed = 0;
@@ -155,7 +161,7 @@ async function runOurs(sim: Simulator, ordered: boolean): Promise<Goodput> {
     userRecordsPerSecond: inWindow / seconds,
     payloadBytesPerSecond: (inWindow * DATA.length) / seconds,
     lost: failed + (m.UserRecordsReceived - m.UserRecordsPut - m.UserRecordsFailed),
-    note: `${m.ErrorsByCode.ProvisionedThroughputExceededException ?? 0} throttled entries, ${m.UserRecordsPerKinesisRecord.average.toFixed(0)} user records per Kinesis record`,
+    note: `${m.ErrorsByCode.ProvisionedThroughputExceededException ?? 0} throttled entries, ${m.UserRecordsPerKinesisRecord.average.toFixed(0)} user records per Kinesis record, ${m.RequestTime.average.toFixed(0)} ms per request on average`,
   };
 }
 
@@ -269,20 +275,26 @@ async function runAwsKinesisAgg(sim: Simulator): Promise<Goodput> {
   };
 }
 
+type CpuMode = 'put' | 'putMany' | 'putEach';
+// Records per putMany/putEach call in the CPU run.
+const BATCH = 1_000;
+
 async function runCpu(
   sim: Simulator,
   ordered: boolean,
+  mode: CpuMode,
 ): Promise<{ records: number; cpuMs: number; wallMs: number }> {
   const streamName = await newStream(sim);
   const kinesis = client(sim);
   const producer = new KinesisProducer({ client: kinesis, streamName, ordered, rateLimitPercent: 10_000 });
-  // Warm the shard map and the JIT first.
-  await Promise.all(
-    Array.from({ length: 20_000 }, (_, i) =>
-      producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }),
-    ),
-  );
-  const total = 400_000;
+  // Warm the shard map and the JIT first (through the path measured).
+  const warm = Array.from({ length: 20_000 }, (_, i) => ({
+    partitionKey: KEYS[i % KEYS.length] as string,
+    data: DATA,
+  }));
+  if (mode === 'put') await Promise.all(warm.map((record) => producer.put(record)));
+  else await producer.putMany(warm);
+  const total = Number(process.env.BENCH_CPU_RECORDS ?? 400_000);
   const cpuStart = process.cpuUsage();
   const wallStart = Date.now();
   let done = 0;
@@ -291,11 +303,33 @@ async function runCpu(
     done += 1;
   };
   const onFailed = () => undefined;
-  for (let i = 0; i < total; i++) {
-    const bytes = recordBytes(i);
-    while (!producer.hasCapacity(bytes)) await producer.waitForCapacity(bytes);
-    producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(onStored, onFailed);
-    if (i % 2_000 === 0) await yieldToIo();
+  const onBatch = (result: PutManyResult) => {
+    done += result.succeeded;
+  };
+  const onOutcome: PutOutcomeCallback = (error) => {
+    if (error === undefined) done += 1;
+  };
+  if (mode === 'put') {
+    for (let i = 0; i < total; i++) {
+      const bytes = recordBytes(i);
+      while (!producer.hasCapacity(bytes)) await producer.waitForCapacity(bytes);
+      producer.put({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA }).then(onStored, onFailed);
+      if (i % 2_000 === 0) await yieldToIo();
+    }
+  } else {
+    // The same records (one object each), handed over BATCH at a time; the producer waits for room itself.
+    for (let i = 0; i < total; ) {
+      const records: ProducerRecord[] = [];
+      for (const end = i + BATCH; i < end; i++)
+        records.push({ partitionKey: KEYS[i % KEYS.length] as string, data: DATA });
+      if (mode === 'putMany') {
+        producer.putMany(records).then(onBatch, onFailed);
+        while (!producer.hasCapacity(BATCH * 120)) await producer.waitForCapacity(BATCH * 120);
+      } else {
+        await producer.putEach(records, onOutcome);
+      }
+      if (i % 2_000 === 0) await yieldToIo();
+    }
   }
   await producer.flush();
   const cpu = process.cpuUsage(cpuStart);
@@ -351,6 +385,11 @@ async function runLimited(): Promise<void> {
   const limited = await startSimulator(true);
   const rows: Goodput[] = [];
   rows.push(await runOurs(limited, false));
+  if (process.env.BENCH_ONLY === 'goodput') {
+    limited.child.send({ type: 'stop' });
+    console.log(rows[0]);
+    return;
+  }
   rows.push(await runOurs(limited, true));
   rows.push(await runHandWritten(limited));
   rows.push(await runAwsKinesisAgg(limited));
@@ -383,26 +422,194 @@ async function runLimited(): Promise<void> {
   );
 }
 
+const MiB = 1_048_576;
+// Large records: 1 to 10 MiB (cycling), on a stream that allows 10 MiB, over a long window (one 10 MiB
+// record spends ten seconds of a shard).
+const LARGE_SHARDS = 2;
+const LARGE_SECONDS = Number(process.env.BENCH_LARGE_SECONDS ?? 65);
+const LARGE_WARMUP_MS = 5_000;
+const LARGE_DATA = Array.from({ length: 10 }, (_, i) => Buffer.alloc((i + 1) * MiB - 64, i + 1));
+// Record i goes to shard i % LARGE_SHARDS (by explicit hash key) with size (i / LARGE_SHARDS) % 10 + 1 MiB, so
+// every shard sees the sizes in turn and a window holds consecutive ones.
+const largeRecord = (i: number) => ({
+  partitionKey: `large-${i}`,
+  explicitHashKey: ((BigInt(i % LARGE_SHARDS) << 128n) / BigInt(LARGE_SHARDS) + 1n).toString(),
+  data: LARGE_DATA[Math.floor(i / LARGE_SHARDS) % LARGE_DATA.length] as Buffer,
+});
+
+interface LargeRow {
+  name: string;
+  mibPerShard: number;
+  stored: number;
+  lost: number;
+  note: string;
+}
+
+async function largeStream(sim: Simulator): Promise<string> {
+  streamCounter += 1;
+  const streamName = `bench-large-${streamCounter}`;
+  await request(
+    sim,
+    { type: 'createStream', streamName, shardCount: LARGE_SHARDS, maxRecordSizeInKiB: 10_240 },
+    'created',
+  );
+  return streamName;
+}
+
+/** Kinesis-counted bytes accepted between the warm-up and the end, per second per shard, in MiB. */
+async function largeWindow(sim: Simulator, run: (end: number) => Promise<void>): Promise<number> {
+  const stats = () =>
+    request<{ stats: { acceptedBytes: number }; at: number }>(sim, { type: 'stats' }, 'stats');
+  let start = stats();
+  let stop = stats();
+  setTimeout(() => {
+    start = stats();
+  }, LARGE_WARMUP_MS);
+  setTimeout(() => {
+    stop = stats();
+  }, LARGE_SECONDS * 1_000);
+  await run(Date.now() + LARGE_SECONDS * 1_000);
+  const [a, b] = [await start, await stop];
+  return ((b.stats.acceptedBytes - a.stats.acceptedBytes) * 1_000) / (b.at - a.at) / LARGE_SHARDS / MiB;
+}
+
+async function runLargeOurs(sim: Simulator): Promise<LargeRow> {
+  const streamName = await largeStream(sim);
+  const kinesis = client(sim);
+  const producer = new KinesisProducer({ client: kinesis, streamName });
+  let stored = 0;
+  let failed = 0;
+  let i = 0;
+  const mibPerShard = await largeWindow(sim, async (end) => {
+    while (Date.now() < end) {
+      const record = largeRecord(i);
+      const bytes = record.data.length + record.partitionKey.length;
+      if (!producer.hasCapacity(bytes)) {
+        await Promise.race([producer.waitForCapacity(bytes), sleep(200)]);
+        continue;
+      }
+      producer.put(record).then(
+        () => {
+          stored += 1;
+        },
+        () => {
+          failed += 1;
+        },
+      );
+      i += 1;
+    }
+  });
+  await producer.close();
+  kinesis.destroy();
+  const m = producer.metrics();
+  return {
+    name: 'shardline producer',
+    mibPerShard,
+    stored,
+    lost: failed + (m.UserRecordsReceived - m.UserRecordsPut - m.UserRecordsFailed),
+    note: `${m.ErrorsByCode.ProvisionedThroughputExceededException ?? 0} throttled; waits out a large record's share of the average (docs: bursts to 10 MiB, averages 1 MiB/s)`,
+  };
+}
+
+/** One record per PutRecords call per shard, retried after 100 ms on throttling: what hand-written code does. */
+async function runLargeHandWritten(sim: Simulator): Promise<LargeRow> {
+  const streamName = await largeStream(sim);
+  const kinesis = client(sim);
+  let stored = 0;
+  let throttled = 0;
+  const mibPerShard = await largeWindow(sim, async (end) => {
+    const worker = async (shard: number) => {
+      for (let n = 0; Date.now() < end; n++) {
+        const { partitionKey, explicitHashKey, data } = largeRecord(n * LARGE_SHARDS + shard);
+        for (let attempt = 0; attempt < 100 && Date.now() < end + 30_000; attempt++) {
+          const response = await kinesis.send(
+            new PutRecordsCommand({
+              StreamName: streamName,
+              Records: [{ PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey, Data: data }],
+            }),
+          );
+          if (!response.Records?.[0]?.ErrorCode) {
+            stored += 1;
+            break;
+          }
+          throttled += 1;
+          await sleep(100);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: LARGE_SHARDS }, (_, shard) => worker(shard)));
+  });
+  kinesis.destroy();
+  return {
+    name: 'hand-written PutRecords loop',
+    mibPerShard,
+    stored,
+    lost: 0,
+    note: `${throttled} throttled calls; ${LARGE_SHARDS} loops, one record per call`,
+  };
+}
+
+async function runLarge(): Promise<void> {
+  const sim = await startSimulator(true);
+  const rows = [await runLargeOurs(sim), await runLargeHandWritten(sim)];
+  sim.child.send({ type: 'stop' });
+  console.log(
+    `\nLarge records (1-10 MiB, cycling) on a stream allowing 10 MiB, ${LARGE_SHARDS} shards, ${LARGE_SECONDS} s (${LARGE_WARMUP_MS / 1_000} s warm-up)\n`,
+  );
+  console.log(
+    '| writer | Kinesis-counted MiB/s per shard | % of 1 MiB/s | vs hand-written | records stored | lost | notes |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---|');
+  const base = rows[1]?.mibPerShard ?? 1;
+  for (const row of rows) {
+    console.log(
+      `| ${row.name} | ${fmt(row.mibPerShard, 2)} | ${fmt(row.mibPerShard * 100, 0)}% | ${fmt(row.mibPerShard / base, 2)}x | ${row.stored} | ${row.lost} | ${row.note} |`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `producer benchmark: ${SHARDS} shards, ${DATA.length} B records, ${SECONDS} s per run (${WARMUP_MS / 1_000} s warm-up)`,
   );
+  if (process.env.BENCH_ONLY === 'large') return runLarge();
   if (!ONLY_CPU) await runLimited();
+  if (process.env.BENCH_ONLY === 'goodput') return;
+  if (!ONLY_CPU) await runLarge();
   const unlimited = await startSimulator(false);
-  const cpu = await runCpu(unlimited, false);
-  const cpuOrdered = await runCpu(unlimited, true);
+  // Interleaved rounds (put, putMany, putEach, put, ...) so machine noise spreads over every path alike.
+  const rounds = Number(process.env.BENCH_CPU_ROUNDS ?? 3);
+  // `BENCH_CPU_MODES=putEach` (comma-separated) runs only those paths, `BENCH_CPU_ORDERED=0` only unordered.
+  const modes = (process.env.BENCH_CPU_MODES ?? 'put,putMany,putEach').split(',') as CpuMode[];
+  const orderings = process.env.BENCH_CPU_ORDERED === '0' ? [false] : [false, true];
+  const runs = new Map<string, Array<{ records: number; cpuMs: number; wallMs: number }>>();
+  for (let round = 0; round < rounds; round++) {
+    for (const ordered of orderings) {
+      for (const mode of modes) {
+        const name = `${mode}${ordered ? ', ordered' : ''}`;
+        runs.set(name, [...(runs.get(name) ?? []), await runCpu(unlimited, ordered, mode)]);
+      }
+    }
+  }
   unlimited.child.send({ type: 'stop' });
-  console.log('\nClient CPU per user record (simulator without limits, in its own process)\n');
   console.log(
-    '| mode | user records | client CPU ms | µs CPU per record | records per CPU-second | wall records/s |',
+    `\nClient CPU per user record (simulator without limits, in its own process; ${rounds} interleaved rounds)\n`,
   );
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const [name, r] of [
-    ['unordered', cpu],
-    ['ordered', cpuOrdered],
-  ] as const) {
+  console.log(
+    '| path | user records | client CPU ms (median) | µs CPU per record | records per CPU-second (median) | every run | vs put | wall records/s |',
+  );
+  console.log('|---|---:|---:|---:|---:|---|---:|---:|');
+  const rate = (r: { records: number; cpuMs: number }) => r.records / (r.cpuMs / 1_000);
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] as number;
+  };
+  for (const [name, list] of runs) {
+    const byRate = [...list].sort((a, b) => rate(a) - rate(b));
+    const mid = byRate[Math.floor(byRate.length / 2)] as (typeof list)[number];
+    const base = median((runs.get(name.endsWith('ordered') ? 'put, ordered' : 'put') ?? []).map(rate));
     console.log(
-      `| ${name} | ${fmt(r.records)} | ${fmt(r.cpuMs)} | ${fmt((r.cpuMs * 1_000) / r.records, 2)} | ${fmt(r.records / (r.cpuMs / 1_000))} | ${fmt(r.records / (r.wallMs / 1_000))} |`,
+      `| ${name} | ${fmt(mid.records)} | ${fmt(mid.cpuMs)} | ${fmt((mid.cpuMs * 1_000) / mid.records, 2)} | ${fmt(rate(mid))} | ${list.map((r) => fmt(rate(r) / 1_000)).join(', ')} k | ${fmt(rate(mid) / base, 2)}x | ${fmt(mid.records / (mid.wallMs / 1_000))} |`,
     );
   }
 }

@@ -9,13 +9,17 @@ const simulator = await startKinesisSimulator({
 });
 
 type Message =
-  | { type: 'createStream'; streamName: string; shardCount: number }
+  | { type: 'createStream'; streamName: string; shardCount: number; maxRecordSizeInKiB?: number }
   | { type: 'stats' }
   | { type: 'stop' };
 
 process.on('message', (message: Message) => {
   if (message.type === 'createStream') {
-    simulator.createStream(message.streamName, message.shardCount);
+    simulator.createStream(
+      message.streamName,
+      message.shardCount,
+      message.maxRecordSizeInKiB === undefined ? {} : { maxRecordSizeInKiB: message.maxRecordSizeInKiB },
+    );
     process.send?.({ type: 'created' });
   } else if (message.type === 'stats') {
     // With the simulator's own clock, so a reply delayed by a busy event loop does not skew rates.

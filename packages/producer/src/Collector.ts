@@ -1,7 +1,7 @@
 import { FRAMING_BYTES, isAggregated, RecordAggregator } from '@shardline/aggregation';
 import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES, requestLimitFor } from './options.js';
 import { notBefore, type PendingRecord } from './PendingRecord.js';
-import type { ShardLimiter } from './RateLimiter.js';
+import type { ShardLimiter, Take } from './RateLimiter.js';
 import type { ShardBuffer } from './ShardBuffer.js';
 
 // Upper bound of what one user record adds to an aggregate besides its data and partition key: protobuf
@@ -24,6 +24,8 @@ export interface Entry {
   records: PendingRecord[];
   /** Whether `data` is a KPL aggregate (user records get sub-sequence numbers). */
   aggregated: boolean;
+  /** The shard's rate allowance it took: to be marked answered when its request is (see `ShardLimiter`). */
+  take: Take;
 }
 
 /** Settings of a `RequestBuilder`. */
@@ -127,6 +129,7 @@ export class RequestBuilder {
     const blocked = ordered ? new Set<string>() : undefined;
     const openKeys = ordered ? new Set<string>() : undefined;
     let open: PendingRecord[] = [];
+    let openTake: Take | undefined;
     let stop: FillStop = 'drained';
     let waitMs = 0;
 
@@ -134,7 +137,8 @@ export class RequestBuilder {
       const aggregate = aggregator?.flush();
       if (aggregate === undefined) return;
       const entryBytes = aggregate.data.length + utf8Bytes(aggregate.partitionKey, open);
-      limiter.refund(aggregationMaxBytes - entryBytes);
+      const take = openTake ?? limiter.take(1, aggregationMaxBytes, now);
+      limiter.refund(take, aggregationMaxBytes - entryBytes);
       // The reservation made when the aggregate was opened gives way to its real size.
       this.bytes -= aggregationMaxBytes;
       this.push({
@@ -145,7 +149,9 @@ export class RequestBuilder {
         bytes: entryBytes,
         records: open,
         aggregated: aggregate.count > 1 || aggregate.data !== open[0]?.data,
+        take,
       });
+      openTake = undefined;
       if (openKeys !== undefined) for (const key of openKeys) this.closedKeys.add(key);
       openKeys?.clear();
       open = [];
@@ -190,12 +196,13 @@ export class RequestBuilder {
             );
             return 'take';
           }
-          if (!limiter.tryTake(1, record.bytes, now)) {
+          const take = limiter.tryTake(1, record.bytes, now);
+          if (take === undefined) {
             stop = 'rateLimited';
             waitMs = limiter.waitMs(1, record.bytes, now);
             return 'stop';
           }
-          this.pushSingle(buffer.shardId, record);
+          this.pushSingle(buffer.shardId, record, take);
           this.sealed = true;
           return 'take';
         }
@@ -203,12 +210,13 @@ export class RequestBuilder {
           stop = 'requestFull';
           return 'stop';
         }
-        if (!limiter.tryTake(1, record.bytes, now)) {
+        const take = limiter.tryTake(1, record.bytes, now);
+        if (take === undefined) {
           stop = 'rateLimited';
           waitMs = limiter.waitMs(1, record.bytes, now);
           return 'stop';
         }
-        this.pushSingle(buffer.shardId, record);
+        this.pushSingle(buffer.shardId, record, take);
         return 'take';
       }
       // Close the open aggregate first if this record might not fit in it.
@@ -229,7 +237,8 @@ export class RequestBuilder {
           stop = 'requestFull';
           return 'stop';
         }
-        if (!limiter.tryTake(1, aggregationMaxBytes, now)) {
+        openTake = limiter.tryTake(1, aggregationMaxBytes, now);
+        if (openTake === undefined) {
           stop = 'rateLimited';
           waitMs = limiter.waitMs(1, aggregationMaxBytes, now);
           return 'stop';
@@ -243,7 +252,8 @@ export class RequestBuilder {
       } catch (error) {
         if (open.length === 0) {
           this.bytes -= aggregationMaxBytes;
-          limiter.refund(aggregationMaxBytes);
+          if (openTake !== undefined) limiter.cancel(openTake);
+          openTake = undefined;
         }
         context.reject(record, error);
         return 'take';
@@ -254,6 +264,10 @@ export class RequestBuilder {
         open = [record];
         this.bytes -= aggregationMaxBytes;
         const entryBytes = completed.data.length + utf8Bytes(completed.partitionKey, previous);
+        const take = openTake ?? limiter.take(1, aggregationMaxBytes, now);
+        limiter.refund(take, aggregationMaxBytes - entryBytes);
+        // The new aggregate must go on: it takes its allowance whether or not there is room.
+        openTake = limiter.take(1, aggregationMaxBytes, now);
         this.push({
           shardId: buffer.shardId,
           partitionKey: completed.partitionKey,
@@ -262,6 +276,7 @@ export class RequestBuilder {
           bytes: entryBytes,
           records: previous,
           aggregated: completed.count > 1,
+          take,
         });
         this.bytes += aggregationMaxBytes;
       } else {
@@ -274,7 +289,7 @@ export class RequestBuilder {
     return { stop, waitMs };
   }
 
-  private pushSingle(shardId: string, record: PendingRecord): void {
+  private pushSingle(shardId: string, record: PendingRecord, take: Take): void {
     let data = record.data;
     let partitionKey = record.partitionKey;
     let explicitHashKey = record.explicitHashKey;
@@ -292,7 +307,7 @@ export class RequestBuilder {
       }
     }
     const bytes = data === record.data ? record.bytes : data.length + Buffer.byteLength(partitionKey);
-    this.push({ shardId, partitionKey, explicitHashKey, data, bytes, records: [record], aggregated });
+    this.push({ shardId, partitionKey, explicitHashKey, data, bytes, records: [record], aggregated, take });
     if (this.options.ordered) this.closedKeys.add(record.partitionKey);
   }
 

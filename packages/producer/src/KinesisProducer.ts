@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { fullJitterDelay } from './backoff.js';
 import { type Entry, RequestBuilder } from './Collector.js';
@@ -8,6 +9,8 @@ import {
   ConfigurationError,
   isRetriableEntryCode,
   ProducerClosedError,
+  ProducerError,
+  ServiceError,
   ValidationError,
 } from './errors.js';
 import { ProducerEventEmitter, type ProducerEvents } from './events.js';
@@ -22,6 +25,7 @@ import {
 } from './options.js';
 import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './PendingRecord.js';
 import { RateLimiter } from './RateLimiter.js';
+import { collectOutcomes, type PutManyResult, type PutOutcomeCallback, RecordBatch } from './RecordBatch.js';
 import { clientMaxAttempts, Sender } from './Sender.js';
 import { Settlement } from './Settlement.js';
 import type { ShardBuffer } from './ShardBuffer.js';
@@ -43,6 +47,27 @@ const scratch: ValidRecord = { partitionKey: '', explicitHashKey: undefined, dat
 // (it runs synchronously inside `new Promise`, so `put` reads them right after).
 let capturedResolve: (result: PutResult) => void = () => undefined;
 let capturedReject: (error: Error) => void = () => undefined;
+const noop = (): void => undefined;
+// Records a batch admits before letting I/O run (admission is synchronous within a run).
+const ADMIT_RUN = 4_096;
+
+function notAnArray(): ValidationError {
+  return new ValidationError(
+    'putMany and putEach take an array of records (and putEach an outcome callback)',
+  );
+}
+
+/** A validation failure as thrown by `validateRecord` (a bug elsewhere would not be a ProducerError). */
+function asProducerError(error: unknown): ProducerError {
+  if (error instanceof ProducerError) return error;
+  return new ValidationError(error instanceof Error ? error.message : String(error), error);
+}
+
+/** The request of these entries was answered (or failed): their shards count them from now (see RateLimiter). */
+function answered(entries: readonly Entry[], now: number): void {
+  for (const entry of entries) entry.take.owner.answered(entry.take, now);
+}
+
 function captureSettlers(resolve: (result: PutResult) => void, reject: (error: Error) => void): void {
   capturedResolve = resolve;
   capturedReject = reject;
@@ -201,8 +226,116 @@ export class KinesisProducer extends ProducerEventEmitter {
         ),
       );
     }
-    const now = Date.now();
     const promise = new Promise<PutResult>(captureSettlers);
+    this.admit(valid, Date.now(), capturedResolve, capturedReject, undefined, 0);
+    return promise;
+  }
+
+  /**
+   * Puts many records without a promise each: resolves once, when every record has settled, with each
+   * record's `PutResult` or `ProducerError` at its index (see `PutManyResult`). Records enter the
+   * buffer in array order (so `ordered` keeps their order per key); when the buffer is full it waits for room
+   * (`maxBufferedRecords`, `maxBufferedBytes`) instead of refusing, so a batch of any size stays within the
+   * bounds. An invalid record fails alone (`INVALID_RECORD`); after `close()` the records not yet buffered
+   * fail with `PRODUCER_CLOSED`. Rejects (`INVALID_RECORD`) only when `records` is not an array.
+   */
+  putMany(records: readonly ProducerRecord[]): Promise<PutManyResult> {
+    if (!Array.isArray(records)) return Promise.reject(notAnArray());
+    return new Promise<PutManyResult>((resolve) => {
+      void this.admitAll(records, collectOutcomes(records.length, resolve));
+    });
+  }
+
+  /**
+   * The callback form of `putMany`: calls `onOutcome(error, result, index)` once per record as it settles
+   * (records found invalid or refused after `close()` are reported at once, possibly before this returns).
+   * Resolves when every record is in the buffer or has failed, not when they are stored: callers pace
+   * themselves on it, and `flush()` waits for the rest. Rejects only when not given an array and a callback;
+   * an `onOutcome` that throws is reported as a process warning.
+   */
+  putEach(records: readonly ProducerRecord[], onOutcome: PutOutcomeCallback): Promise<void> {
+    if (!Array.isArray(records) || typeof onOutcome !== 'function') return Promise.reject(notAnArray());
+    return this.admitAll(records, new RecordBatch(records.length, onOutcome, noop));
+  }
+
+  /**
+   * Admits a batch's records in order, waiting for buffer room whenever the next record does not fit: one wait
+   * (one promise) per time the buffer is full, not per record. Never rejects: a bug fails the records it had
+   * not buffered yet (retriable), as `tick` does.
+   */
+  private async admitAll(records: readonly ProducerRecord[], batch: RecordBatch): Promise<void> {
+    const progress = { index: 0 };
+    try {
+      await this.admitFrom(records, batch, progress);
+    } catch (error) {
+      const message = this.reportInternalError('while buffering a batch', error);
+      for (let index = progress.index; index < records.length; index++) {
+        batch.fail(
+          index,
+          new ServiceError('InternalProducerError', message, { retriable: true, cause: error }),
+        );
+      }
+    }
+  }
+
+  private async admitFrom(
+    records: readonly ProducerRecord[],
+    batch: RecordBatch,
+    progress: { index: number },
+  ): Promise<void> {
+    const settlement = this.settlement;
+    const valid = scratch;
+    let index = 0;
+    while (index < records.length) {
+      if (this.closed) {
+        for (; index < records.length; index++) batch.fail(index, new ProducerClosedError());
+        progress.index = index;
+        return;
+      }
+      // One clock read per run of admissions: records admitted together share it.
+      const now = Date.now();
+      const runEnd = Math.min(records.length, index + ADMIT_RUN);
+      for (; index < runEnd; index++) {
+        progress.index = index;
+        try {
+          validateRecord(
+            records[index] as ProducerRecord,
+            this.recordLimit(),
+            this.options.aggregation,
+            valid,
+            this.limitName,
+          );
+        } catch (error) {
+          batch.fail(index, asProducerError(error));
+          continue;
+        }
+        if (!settlement.hasCapacity(valid.bytes)) break;
+        this.admit(valid, now, noop, noop, batch, index);
+      }
+      progress.index = index;
+      if (index === records.length) return;
+      if (index < runEnd) {
+        // The buffer is full: wait for room for this record, then check it again.
+        const bytes = valid.bytes;
+        valid.data = NO_DATA;
+        await settlement.waitForCapacity(bytes, undefined);
+      } else {
+        // A long batch lets I/O (and the producer's own sending) run between runs.
+        await yieldToIo();
+      }
+    }
+  }
+
+  /** Buffers a validated record (read from `valid`, which is cleared) and wakes the loop when it is due. */
+  private admit(
+    valid: ValidRecord,
+    now: number,
+    resolve: (result: PutResult) => void,
+    reject: (error: Error) => void,
+    batch: RecordBatch | undefined,
+    slot: number,
+  ): void {
+    const settlement = this.settlement;
     const pending: PendingRecord = {
       seq: settlement.nextSeq++,
       partitionKey: valid.partitionKey,
@@ -216,8 +349,10 @@ export class KinesisProducer extends ProducerEventEmitter {
       sent: false,
       parked: false,
       settled: false,
-      resolve: capturedResolve,
-      reject: capturedReject,
+      resolve,
+      reject,
+      batch,
+      slot,
     };
     valid.data = NO_DATA; // the scratch object must not keep the caller's payload alive
     settlement.admit(pending);
@@ -227,7 +362,6 @@ export class KinesisProducer extends ProducerEventEmitter {
     if (buffer === this.router.unrouted) this.wakeup.soon();
     else if (buffer.bytes >= this.readyBytes || buffer.length >= this.readyCount) this.wakeup.soon();
     else this.wakeup.at(now + this.options.maxBufferedTimeMs);
-    return promise;
   }
 
   /**
@@ -327,6 +461,8 @@ export class KinesisProducer extends ProducerEventEmitter {
       const builder = this.building;
       this.building = undefined;
       const message = this.reportInternalError('while building a request', error);
+      // Nothing of it was sent: its rate allowance goes back.
+      for (const entry of builder?.entries ?? []) entry.take.owner.cancel(entry.take);
       const taken = builder === undefined ? [] : builder.entries.flatMap((entry) => entry.records);
       this.settlement.failAll(
         taken.filter((record) => !record.settled),
@@ -432,6 +568,7 @@ export class KinesisProducer extends ProducerEventEmitter {
       })
       .then((outcome) => {
         this.inFlight -= 1;
+        answered(entries, Date.now());
         if (outcome.ok) {
           this.recorder.requestTime.add(outcome.durationMs);
           this.onResults(
@@ -448,6 +585,7 @@ export class KinesisProducer extends ProducerEventEmitter {
         this.wakeup.soon();
       })
       .catch((error: unknown) => {
+        answered(entries, Date.now());
         // A bug must not leave puts unsettled: whatever this request still holds fails, retriable.
         const message = error instanceof Error ? error.message : String(error);
         this.options.logger?.error('internal error while handling a PutRecords answer', { message });
@@ -475,6 +613,8 @@ export class KinesisProducer extends ProducerEventEmitter {
     let userRecords = 0;
     let wrongShard = false;
     const throttledShards = new Set<string>();
+    let firstAttemptAt = -1;
+    let firstAttempts = NO_ATTEMPTS;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as Entry;
       const result = results[i] as PutRecordsResultEntry;
@@ -492,7 +632,26 @@ export class KinesisProducer extends ProducerEventEmitter {
         const park = misrouted && records.length > 1;
         for (let index = 0; index < records.length; index++) {
           const record = records[index] as PendingRecord;
-          this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts, !park);
+          if (!park && record.attempts === NO_ATTEMPTS) {
+            // Settled by its first attempt: records put in the same millisecond (a batch shares one) share one
+            // frozen attempts array instead of an array and an attempt each.
+            if (record.receivedAt !== firstAttemptAt) {
+              firstAttemptAt = record.receivedAt;
+              firstAttempts = Object.freeze([
+                {
+                  delayMs: Math.max(0, startedAt - firstAttemptAt),
+                  durationMs,
+                  success: true,
+                  errorCode: undefined,
+                  errorMessage: undefined,
+                  sdkAttempts,
+                },
+              ]) as Attempt[];
+            }
+            record.attempts = firstAttempts;
+          } else {
+            this.addAttempt(record, startedAt, durationMs, true, undefined, sdkAttempts, !park);
+          }
           if (park) this.router.park(record, entry, ShardId, SequenceNumber, index);
           else this.settlement.succeed(record, ShardId, SequenceNumber, entry.aggregated ? index : undefined);
         }

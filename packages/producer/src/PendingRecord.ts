@@ -1,4 +1,5 @@
 import type { ClassifiedError } from './errors.js';
+import type { RecordBatch } from './RecordBatch.js';
 import type { Attempt, PutResult } from './types.js';
 
 /**
@@ -28,8 +29,13 @@ export interface PendingRecord {
   /** Stored inside a misrouted aggregate, waiting for a fresh shard map to check its shard. */
   parked: boolean;
   settled: boolean;
+  /** Settle a `put`'s promise (no-ops for a record of a batch). */
   readonly resolve: (result: PutResult) => void;
   readonly reject: (error: Error) => void;
+  /** The `putMany`/`putEach` call the record belongs to, which settles it at `slot`; undefined for `put`. */
+  readonly batch: RecordBatch | undefined;
+  /** The record's index in its batch (0 for `put`). */
+  readonly slot: number;
 }
 
 /** What a record needs once an attempt did not settle it. */

@@ -2,9 +2,24 @@
 export const SHARD_RECORDS_PER_SECOND = 1_000;
 export const SHARD_BYTES_PER_SECOND = 1_048_576;
 
-// A bucket holds at most this much of a second's allowance: with the default 95% rate, a full bucket plus
-// one second of refill stays under what Kinesis allows in any sliding second (0.95 x 1.05 < 1).
-const BURST_SECONDS = 0.05;
+// Kinesis counts a shard's writes over a sliding second; the limiter counts the same way. Kinesis counts a
+// write at some moment between our sending it and our reading its answer, so the limiter counts it from the
+// answer (the latest that moment can be): a write sent a second after that answer can never share Kinesis's
+// second with it, however the network delays either, and no margin is needed. A token bucket instead had to
+// keep its burst below one aggregate (burst plus a second's refill under the limit), and every millisecond
+// its timer ran late with a full bucket was allowance lost (92-93% of the limit reached at 95%).
+const WINDOW_MS = 1_000;
+// A write without an answer after this long stops counting (a bug that never reports an answer must not
+// block its shard forever); requests are bounded by requestTimeoutMs far below this in practice.
+const UNANSWERED_MS = 120_000;
+// How long to wait before looking again when unanswered writes alone fill the window (an answer also wakes
+// the producer, so this only bounds the wait).
+const UNANSWERED_POLL_MS = 100;
+// Pacing within the second: at most BURST_SHARE of a second's allowance is sent within any BURST_MS, so a
+// shard's second is not spent in one burst (which makes one large request, a long answer, and then a pause).
+// Twice the average rate: a producer that fell behind (a late timer) catches up instead of losing allowance.
+const BURST_MS = 100;
+const BURST_SHARE = 0.2;
 // AIMD: a throttled shard's rate is multiplied by DECREASE (at most once per DECREASE_INTERVAL_MS, so one
 // request's worth of throttled entries counts once) and grows back by INCREASE per INCREASE_INTERVAL_MS
 // without throttling, never below MIN_RATIO nor above 1.
@@ -14,90 +29,140 @@ const INCREASE = 0.05;
 const INCREASE_INTERVAL_MS = 50;
 const MIN_RATIO = 0.05;
 
-class TokenBucket {
-  private tokens: number;
-
-  constructor(
-    private readonly perSecond: number,
-    private last: number,
-  ) {
-    this.tokens = perSecond * BURST_SECONDS;
-  }
-
-  private capacity(ratio: number): number {
-    return this.perSecond * ratio * BURST_SECONDS;
-  }
-
-  refill(now: number, ratio: number): void {
-    const elapsed = Math.max(0, now - this.last);
-    this.last = now;
-    this.tokens = Math.min(this.capacity(ratio), this.tokens + (elapsed / 1000) * this.perSecond * ratio);
-  }
-
-  // A cost above the bucket's capacity (one large record) passes once the bucket is full and leaves it in
-  // debt, so a big record is slowed down, never stuck.
-  allows(cost: number, ratio: number): boolean {
-    return this.tokens >= Math.min(cost, this.capacity(ratio));
-  }
-
-  take(cost: number): void {
-    this.tokens -= cost;
-  }
-
-  give(cost: number, ratio: number): void {
-    this.tokens = Math.min(this.capacity(ratio), this.tokens + cost);
-  }
-
-  msUntil(cost: number, ratio: number): number {
-    const missing = Math.min(cost, this.capacity(ratio)) - this.tokens;
-    return missing <= 0 ? 0 : Math.ceil((missing / (this.perSecond * ratio)) * 1000);
-  }
-
-  empty(): void {
-    this.tokens = Math.min(this.tokens, 0);
-  }
+/** Allowance taken for one PutRecords entry: counted as sent until its request is answered, then from then. */
+export interface Take {
+  readonly owner: ShardLimiter;
+  readonly takenAt: number;
+  records: number;
+  bytes: number;
+  answered: boolean;
 }
 
-/** Two token buckets (records/s and bytes/s) for one shard, with additive-increase/multiplicative-decrease. */
+/**
+ * Records and bytes sent to one shard within the last second, as Kinesis counts them, with
+ * additive-increase/multiplicative-decrease of the allowed fraction when the shard throttles anyway.
+ * Answered writes are kept oldest first (answers come in time order) with running totals; unanswered ones
+ * are counted apart. Bounded: the record limit bounds the writes within a window.
+ */
 export class ShardLimiter {
-  private readonly records: TokenBucket;
-  private readonly bytes: TokenBucket;
+  private times: number[] = [];
+  private records: number[] = [];
+  private bytes: number[] = [];
+  private head = 0;
+  private recordTotal = 0;
+  private byteTotal = 0;
+  private readonly unanswered = new Set<Take>();
+  // After a write above the whole byte limit (a large record): nothing more until the shard's average is back
+  // to its limit. Kinesis lets a shard burst to take one (up to 10 MiB), then refills at 1 MiB/s.
+  private blockedUntil = 0;
+  // Bytes taken within the last BURST_MS, by take time (oldest first).
+  private recent: Take[] = [];
+  private recentBytes = 0;
+  private unansweredRecords = 0;
+  private unansweredBytes = 0;
   /** Fraction of the configured rate currently allowed (AIMD state), in `[0.05, 1]`. */
   ratio = 1;
   private lastDecrease = Number.NEGATIVE_INFINITY;
   private lastIncrease: number;
 
-  constructor(recordsPerSecond: number, bytesPerSecond: number, now: number) {
-    this.records = new TokenBucket(recordsPerSecond, now);
-    this.bytes = new TokenBucket(bytesPerSecond, now);
+  constructor(
+    private readonly recordsPerSecond: number,
+    private readonly bytesPerSecond: number,
+    now: number,
+  ) {
     this.lastIncrease = now;
   }
 
-  /** Takes the allowance for `records` Kinesis records of `bytes` bytes, if both buckets have it. */
-  tryTake(records: number, bytes: number, now: number): boolean {
-    this.refill(now);
-    if (!this.records.allows(records, this.ratio) || !this.bytes.allows(bytes, this.ratio)) return false;
-    this.records.take(records);
-    this.bytes.take(bytes);
-    return true;
+  /**
+   * Takes the allowance for `records` Kinesis records of `bytes` bytes if the window has room for both.
+   * A write above the whole byte limit (one large record) passes into an empty window, as Kinesis takes it.
+   */
+  tryTake(records: number, bytes: number, now: number): Take | undefined {
+    if (!this.fits(records, bytes, now)) return undefined;
+    return this.take(records, bytes, now);
   }
 
-  /** Hands back bytes taken but not used (the unfilled part of a reserved aggregate). */
-  refund(bytes: number): void {
-    if (bytes > 0) this.bytes.give(bytes, this.ratio);
+  /** Takes the allowance whether or not the window has room (for a write that must go now). */
+  take(records: number, bytes: number, now: number): Take {
+    const take: Take = { owner: this, takenAt: now, records, bytes, answered: false };
+    this.unanswered.add(take);
+    this.recent.push(take);
+    this.recentBytes += bytes;
+    this.unansweredRecords += records;
+    this.unansweredBytes += bytes;
+    return take;
+  }
+
+  /** Hands back bytes of a take that were not used (the unfilled part of a reserved aggregate). */
+  refund(take: Take, bytes: number): void {
+    const back = Math.min(Math.max(0, bytes), take.bytes);
+    take.bytes -= back;
+    if (this.recent.includes(take)) this.recentBytes -= back;
+    if (take.answered) this.byteTotal -= back;
+    else this.unansweredBytes -= back;
+  }
+
+  /** Gives a take back whole: nothing was sent with it. */
+  cancel(take: Take): void {
+    const index = this.recent.indexOf(take);
+    if (index >= 0) {
+      this.recent.splice(index, 1);
+      this.recentBytes -= take.bytes;
+    }
+    if (take.answered || !this.unanswered.delete(take)) return;
+    this.unansweredRecords -= take.records;
+    this.unansweredBytes -= take.bytes;
+  }
+
+  /** The take's request was answered (or failed, or never went): it counts from `now` for a second. */
+  answered(take: Take, now: number): void {
+    if (take.answered || !this.unanswered.delete(take)) return;
+    take.answered = true;
+    const byteLimit = this.bytesPerSecond * this.ratio;
+    if (take.bytes > byteLimit) {
+      this.blockedUntil = Math.max(this.blockedUntil, now + (WINDOW_MS * take.bytes) / byteLimit);
+    }
+    this.unansweredRecords -= take.records;
+    this.unansweredBytes -= take.bytes;
+    this.times.push(now);
+    this.records.push(take.records);
+    this.bytes.push(take.bytes);
+    this.recordTotal += take.records;
+    this.byteTotal += take.bytes;
   }
 
   /** Milliseconds until `tryTake(records, bytes)` can succeed (0 when it can now). */
   waitMs(records: number, bytes: number, now: number): number {
-    this.refill(now);
-    return Math.max(this.records.msUntil(records, this.ratio), this.bytes.msUntil(bytes, this.ratio));
+    if (this.fits(records, bytes, now)) return 0;
+    const byteLimit = this.bytesPerSecond * this.ratio;
+    const first = this.recent[0];
+    // Held by the pacing: until the oldest recent take leaves it.
+    const pacing =
+      first !== undefined && this.recentBytes + bytes > byteLimit * BURST_SHARE
+        ? first.takenAt + BURST_MS - now + 1
+        : 0;
+    return Math.max(1, pacing, this.blockedUntil - now + 1, this.windowWaitMs(records, bytes, now));
   }
 
-  /** The shard throttled: slow down and drop any saved-up burst. */
+  // Until enough answered writes leave the second for these to fit (unanswered ones: until answers come).
+  private windowWaitMs(records: number, bytes: number, now: number): number {
+    const recordLimit = this.recordsPerSecond * this.ratio;
+    const byteLimit = this.bytesPerSecond * this.ratio;
+    let recordTotal = this.recordTotal + this.unansweredRecords;
+    let byteTotal = this.byteTotal + this.unansweredBytes;
+    const fits = (): boolean =>
+      recordTotal + records <= recordLimit && (byteTotal + bytes <= byteLimit || byteTotal <= 0);
+    if (fits()) return 0;
+    for (let i = this.head; i < this.times.length; i++) {
+      recordTotal -= this.records[i] as number;
+      byteTotal -= this.bytes[i] as number;
+      if (fits()) return (this.times[i] as number) + WINDOW_MS - now + 1;
+    }
+    return UNANSWERED_POLL_MS;
+  }
+
+  /** The shard throttled: slow down (a lower ratio lowers both limits at once). */
   onThrottle(now: number): void {
-    this.refill(now);
-    this.records.empty();
-    this.bytes.empty();
     if (now - this.lastDecrease >= DECREASE_INTERVAL_MS) {
       this.ratio = Math.max(MIN_RATIO, this.ratio * DECREASE);
       this.lastDecrease = now;
@@ -113,15 +178,60 @@ export class ShardLimiter {
     }
     const steps = Math.floor((now - this.lastIncrease) / INCREASE_INTERVAL_MS);
     if (steps > 0) {
-      this.refill(now);
       this.ratio = Math.min(1, this.ratio + steps * INCREASE);
       this.lastIncrease += steps * INCREASE_INTERVAL_MS;
     }
   }
 
-  private refill(now: number): void {
-    this.records.refill(now, this.ratio);
-    this.bytes.refill(now, this.ratio);
+  private fits(records: number, bytes: number, now: number): boolean {
+    if (now < this.blockedUntil) return false;
+    this.expire(now);
+    const recordTotal = this.recordTotal + this.unansweredRecords;
+    const byteTotal = this.byteTotal + this.unansweredBytes;
+    const byteLimit = this.bytesPerSecond * this.ratio;
+    return (
+      recordTotal + records <= this.recordsPerSecond * this.ratio &&
+      (byteTotal + bytes <= byteLimit || byteTotal <= 0) &&
+      (this.recentBytes + bytes <= byteLimit * BURST_SHARE || this.recentBytes <= 0)
+    );
+  }
+
+  private expire(now: number): void {
+    if (this.recent.length > 0) {
+      let drop = 0;
+      while (drop < this.recent.length && (this.recent[drop] as Take).takenAt <= now - BURST_MS) {
+        this.recentBytes -= (this.recent[drop] as Take).bytes;
+        drop += 1;
+      }
+      if (drop > 0) this.recent = this.recent.slice(drop);
+    }
+    const oldest = now - WINDOW_MS;
+    while (this.head < this.times.length && (this.times[this.head] as number) <= oldest) {
+      this.recordTotal -= this.records[this.head] as number;
+      this.byteTotal -= this.bytes[this.head] as number;
+      this.head += 1;
+    }
+    if (this.head === this.times.length) {
+      this.times = [];
+      this.records = [];
+      this.bytes = [];
+      this.head = 0;
+      this.recordTotal = 0;
+      this.byteTotal = 0;
+    } else if (this.head > 1_024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head);
+      this.records = this.records.slice(this.head);
+      this.bytes = this.bytes.slice(this.head);
+      this.head = 0;
+    }
+    if (this.unanswered.size > 0) {
+      for (const take of this.unanswered) {
+        if (take.takenAt > now - UNANSWERED_MS) break;
+        this.unanswered.delete(take);
+        this.unansweredRecords -= take.records;
+        this.unansweredBytes -= take.bytes;
+      }
+    }
   }
 }
 

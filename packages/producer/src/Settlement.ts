@@ -100,7 +100,8 @@ export class Settlement {
     // One object shape for every result (hot path: one per record).
     const result: PutResult = { shardId, sequenceNumber, subSequenceNumber, attempts: attemptsOf(record) };
     // Settled before flush waiters hear of it, so `await flush()` resumes after the put's own callbacks.
-    record.resolve(result);
+    if (record.batch === undefined) record.resolve(result);
+    else record.batch.succeed(record.slot, result);
     this.settle(record, true);
   }
 
@@ -113,7 +114,8 @@ export class Settlement {
     this.recorder.userRecordExpired += 1;
     this.recorder.error('Expired');
     const last = record.retry?.lastError ?? unsent;
-    record.reject(
+    rejectRecord(
+      record,
       new ExpiredError(
         withLastError(`record not stored within recordTtlMs (${this.options.recordTtlMs} ms)`, last),
         attemptsOf(record),
@@ -129,7 +131,7 @@ export class Settlement {
   /** Fails one record with an error of the producer's own (a record found invalid after `put`). */
   fail(record: PendingRecord, error: ProducerError): void {
     if (!this.settle(record, false)) return;
-    record.reject(error);
+    rejectRecord(record, error);
     this.host.recordsFailed({ code: error.code, userRecords: 1 });
   }
 
@@ -143,7 +145,8 @@ export class Settlement {
       if (!this.settle(record, false)) continue;
       count += 1;
       const attempts = attemptsOf(record);
-      record.reject(
+      rejectRecord(
+        record,
         error.configuration === true
           ? new ConfigurationError(`${error.code}: ${error.message}`, {
               problem: error.code,
@@ -177,4 +180,10 @@ export class Settlement {
     if (this.count === 0) this.host.idle();
     return true;
   }
+}
+
+/** Hands a record's error to its `put` promise or to its batch. */
+function rejectRecord(record: PendingRecord, error: ProducerError): void {
+  if (record.batch === undefined) record.reject(error);
+  else record.batch.fail(record.slot, error);
 }

@@ -116,8 +116,10 @@ export interface ProducerOptions {
   maxRequestRetries?: number | undefined;
   /**
    * Per-shard write rate the producer allows itself, in percent of the shard limits (1,000 records/s and
-   * 1 MiB/s). The limiter backs off further while a shard throttles. 1 to 10,000.
-   * @defaultValue `95`
+   * 1 MiB/s), counted over a sliding second from each write's answer, the latest moment Kinesis can have
+   * counted it (so 100 never exceeds the limit). The limiter backs off further while a shard throttles.
+   * 1 to 10,000.
+   * @defaultValue `100`
    */
   rateLimitPercent?: number | undefined;
   /**
@@ -311,7 +313,7 @@ export function resolveOptions(options: ProducerOptions): ResolvedOptions {
     retryBaseDelayMs,
     retryMaxDelayMs: integer('retryMaxDelayMs', options.retryMaxDelayMs, 5_000, retryBaseDelayMs, 300_000),
     maxRequestRetries: integer('maxRequestRetries', options.maxRequestRetries, 3, 0, 100),
-    rateLimitPercent: integer('rateLimitPercent', options.rateLimitPercent, 95, 1, 10_000),
+    rateLimitPercent: integer('rateLimitPercent', options.rateLimitPercent, 100, 1, 10_000),
     ordered: boolean('ordered', options.ordered, false),
     reshardResend: oneOf('reshardResend', options.reshardResend, 'outOfRange', [
       'outOfRange',

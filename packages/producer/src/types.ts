@@ -32,8 +32,11 @@ export interface PutResult {
   sequenceNumber: string;
   /** The record's index in its aggregate; `undefined` when it was sent as a plain Kinesis record. */
   subSequenceNumber?: number | undefined;
-  /** Every attempt, oldest first; the last one succeeded. */
-  attempts: Attempt[];
+  /**
+   * Every attempt, oldest first; the last one succeeded. Read-only: records settled by the same request
+   * with the same wait share one frozen array.
+   */
+  readonly attempts: readonly Attempt[];
 }
 
 /** What `flush()` and `close()` resolve with: how the records put before the call settled. */

@@ -53,7 +53,7 @@ describe('options', () => {
       retryBaseDelayMs: 100,
       retryMaxDelayMs: 5_000,
       maxRequestRetries: 3,
-      rateLimitPercent: 95,
+      rateLimitPercent: 100,
       ordered: false,
       reshardResend: 'outOfRange',
       failIfThrottled: false,
@@ -218,20 +218,54 @@ describe('ShardMap', () => {
 });
 
 describe('RateLimiter', () => {
-  it('allows a burst of a twentieth of a second, then refills at the rate', () => {
+  it("paces a second's allowance: a fifth within 100 ms, the whole within a second", () => {
     const limiter = new ShardLimiter(1_000, 1_000_000, 0);
     let taken = 0;
-    while (limiter.tryTake(1, 10, 0)) taken += 1;
-    expect(taken).toBe(50);
-    expect(limiter.waitMs(1, 10, 0)).toBe(1);
-    expect(limiter.tryTake(1, 10, 50)).toBe(true);
+    while (limiter.tryTake(1, 10_000, 0)) taken += 1;
+    // 20% of 1 MB per 100 ms.
+    expect(taken).toBe(20);
+    expect(limiter.waitMs(1, 10_000, 0)).toBe(101);
+    for (let t = 101; t < 1_000; t += 101) while (limiter.tryTake(1, 10_000, t)) taken += 1;
+    expect(taken).toBe(100);
+    expect(limiter.tryTake(1, 10_000, 950)).toBeUndefined();
   });
 
-  it('lets a record larger than the bucket through once full, leaving debt', () => {
+  it('counts a write from its answer, not from when it was sent, and forgets one given back', () => {
     const limiter = new ShardLimiter(1_000, 100_000, 0);
-    expect(limiter.tryTake(1, 500_000, 0)).toBe(true);
-    expect(limiter.tryTake(1, 10, 0)).toBe(false);
-    expect(limiter.waitMs(1, 10, 0)).toBeGreaterThan(1_000);
+    const takes = [];
+    for (let t = 0; t < 500; t += 100) takes.push(limiter.tryTake(1, 20_000, t));
+    expect(takes.every((take) => take !== undefined)).toBe(true);
+    expect(limiter.tryTake(1, 20_000, 600)).toBeUndefined();
+    // Answered late: they count for a second from the answer.
+    for (const take of takes) if (take) limiter.answered(take, 700);
+    expect(limiter.tryTake(1, 20_000, 1_500)).toBeUndefined();
+    expect(limiter.waitMs(1, 20_000, 1_500)).toBe(201);
+    expect(limiter.tryTake(1, 20_000, 1_701)).toBeDefined();
+    const unused = limiter.tryTake(1, 20_000, 1_801);
+    expect(unused).toBeDefined();
+    if (unused) limiter.cancel(unused);
+    expect(limiter.tryTake(1, 20_000, 1_901)).toBeDefined();
+  });
+
+  it('hands back the unused part of a reservation', () => {
+    const limiter = new ShardLimiter(1_000, 100_000, 0);
+    const take = limiter.tryTake(1, 20_000, 0);
+    expect(take).toBeDefined();
+    expect(limiter.tryTake(1, 1, 0)).toBeUndefined();
+    if (take) limiter.refund(take, 19_000);
+    expect(limiter.tryTake(1, 19_000, 0)).toBeDefined();
+  });
+
+  it('lets a record larger than the whole limit through an empty window, then waits for the average', () => {
+    const limiter = new ShardLimiter(1_000, 100_000, 0);
+    const big = limiter.tryTake(1, 500_000, 0);
+    expect(big).toBeDefined();
+    expect(limiter.tryTake(1, 10, 0)).toBeUndefined();
+    if (big) limiter.answered(big, 10);
+    // 500 kB against 100 kB/s: the shard's next five seconds are spent.
+    expect(limiter.waitMs(1, 10, 10)).toBe(5_001);
+    expect(limiter.tryTake(1, 10, 5_000)).toBeUndefined();
+    expect(limiter.tryTake(1, 10, 5_011)).toBeDefined();
   });
 
   it('slows down (x0.8) on throttling at most once per 100 ms and recovers additively', () => {
@@ -349,8 +383,8 @@ describe('RequestBuilder', () => {
     const buffer = new ShardBuffer('s');
     for (let i = 0; i < 50; i++) buffer.push(record(`k${i}`, 'z'.repeat(100)));
     const builder = new RequestBuilder({ ...base, aggregation: false });
-    // 100 records/s with a 50 ms burst: 5 records now, the next one in 10 ms.
-    const result = builder.fillFrom(buffer, { ...context(), limiter: new ShardLimiter(100, 1_000_000, 1) });
+    // 5 records/s: 5 records now, the next ones when those have been answered and a second has passed.
+    const result = builder.fillFrom(buffer, { ...context(), limiter: new ShardLimiter(5, 1_000_000, 1) });
     expect(result.stop).toBe('rateLimited');
     expect(builder.entries).toHaveLength(5);
     expect(result.waitMs).toBeGreaterThan(0);

@@ -26,6 +26,8 @@ export function pendingRecord(
     settled: false,
     resolve: () => undefined,
     reject: () => undefined,
+    batch: undefined,
+    slot: 0,
     ...extra,
   };
 }
