@@ -223,5 +223,11 @@ describe('throughput balancing (planMove and LeaseTaker in throughput mode, fake
       to: 'b',
       kbps: 2,
     });
+    // A lease of a live worker not measured yet: nobody moves anything until its owner has written a value
+    // (within one averaging window); a lease of a dead or foreign owner does not hold the plan up.
+    const unmeasured = [...uneven, { leaseKey: 't', owner: 'b', kbps: undefined }];
+    expect(planMove({ ...base, me: 'a', leases: unmeasured })).toBeUndefined();
+    const foreign = [...uneven, { leaseKey: 't', owner: 'java', kbps: undefined }];
+    expect(planMove({ ...base, me: 'a', leases: foreign })).toEqual({ leaseKey: 'p', to: 'b', kbps: 4 });
   });
 });

@@ -60,7 +60,13 @@ export class LeaseCoordinator {
     this.#deps = deps;
     const { options: o, events, counters } = deps;
     const now = (): number => performance.now();
-    this.#meter = new ThroughputMeter({ bytesOf: (shardId) => deps.bytesProcessed(shardId), now });
+    this.#meter = new ThroughputMeter({
+      bytesOf: (shardId) => deps.bytesProcessed(shardId),
+      now,
+      // A lease is judged on as long a span as it stays put after a move: steady figures, and a moved lease
+      // is measured by its new owner before it may move again.
+      windowMs: Math.max(o.balanceCooldownMs, o.renewIntervalMs),
+    });
     this.store = new DynamoDBLeaseStore({
       client: o.dynamoDBClient,
       tableName: o.applicationName,

@@ -3,7 +3,7 @@ export interface LoadedLease {
   readonly leaseKey: string;
   /** The worker the lease belongs to (during a handoff: the one it is being handed to). */
   readonly owner: string;
-  /** Its `throughputKBps` from the table; `undefined` when never measured. */
+  /** Its `throughputKBps` from the table; `undefined` when never measured (no plan is made then). */
   readonly kbps: number | undefined;
 }
 
@@ -55,6 +55,9 @@ export function planMove(view: BalanceView): Move | undefined {
   for (const lease of view.leases) {
     const current = load.get(lease.owner);
     if (current === undefined) continue; // a dead or foreign owner: its leases are the taker's business
+    // Not measured yet (new, or taken before anyone measured it): its owner writes a value within one
+    // averaging window, so wait rather than move leases on a guess that must be undone later.
+    if (lease.kbps === undefined) return undefined;
     const weight = weightOf(lease);
     load.set(lease.owner, current + weight);
     total += weight;
