@@ -1,3 +1,6 @@
+import type { Lease } from './Lease.js';
+import type { LeaseRenewer } from './LeaseRenewer.js';
+
 /** One lease as the balancer weighs it. */
 export interface LoadedLease {
   readonly leaseKey: string;
@@ -93,4 +96,72 @@ export function planMove(view: BalanceView): Move | undefined {
 
 function weightOf(lease: LoadedLease): number {
   return Math.max(lease.kbps ?? 0, FLOOR_KBPS);
+}
+
+/** Options for {@link ThroughputBalancer}. */
+export interface ThroughputBalancerOptions {
+  renewer: LeaseRenewer;
+  workerId: string;
+  now: () => number;
+  /** See {@link BalanceView.tolerance}. */
+  tolerance: number;
+  /** A lease handed over to this worker less than this long ago (ms) is not handed on. */
+  cooldownMs: number;
+  /** When a held lease was handed over to this worker (`undefined`: it was not). */
+  handedOverAt: (leaseKey: string) => number | undefined;
+  /** This worker handed one of its leases to `to` to balance the load (the table recorded the handoff). */
+  onBalanceMove?: ((lease: Lease, to: string) => void) | undefined;
+  onError?: ((error: unknown, leaseKey: string) => void) | undefined;
+}
+
+/**
+ * The balancing step of a taker cycle in throughput mode: builds this worker's view from the scan, and when the
+ * shared plan ({@link planMove}) names this worker, hands the lease over through the renewer (graceful handoff).
+ */
+export class ThroughputBalancer {
+  readonly #options: ThroughputBalancerOptions;
+
+  constructor(options: ThroughputBalancerOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * One step on the leases of a scan (`expired` ones and unowned ones are the taker's business). Returns
+   * whether it tried to move a lease (then balancing is under way). Failures are reported, never thrown.
+   */
+  async step(
+    active: readonly Lease[],
+    expired: (lease: Lease) => boolean,
+    held: ReadonlySet<string>,
+    liveWorkerIds: readonly string[] | undefined,
+  ): Promise<boolean> {
+    const { workerId, renewer, cooldownMs } = this.#options;
+    const leases: LoadedLease[] = [];
+    const owners = new Set<string>();
+    for (const lease of active) {
+      if (lease.leaseOwner === undefined || expired(lease)) continue;
+      owners.add(lease.leaseOwner);
+      leases.push({ leaseKey: lease.leaseKey, owner: lease.leaseOwner, kbps: lease.throughputKBps });
+    }
+    const at = this.#options.now();
+    const move = planMove({
+      me: workerId,
+      workers: liveWorkerIds ? [...liveWorkerIds, workerId] : [...owners, workerId],
+      leases,
+      tolerance: this.#options.tolerance,
+      movable: (key) =>
+        held.has(key) &&
+        !renewer.isHandingOff(key) &&
+        at - (this.#options.handedOverAt(key) ?? Number.NEGATIVE_INFINITY) >= cooldownMs,
+    });
+    if (!move) return false;
+    const lease = active.find((candidate) => candidate.leaseKey === move.leaseKey);
+    try {
+      if ((await renewer.handOver(move.leaseKey, move.to)) && lease)
+        this.#options.onBalanceMove?.(lease, move.to);
+    } catch (error) {
+      this.#options.onError?.(error, move.leaseKey);
+    }
+    return true;
+  }
 }
