@@ -106,12 +106,20 @@ export class LeaseCoordinator {
       balancing: o.balancing,
       balanceCooldownMs: o.balanceCooldownMs,
       onTaken: (lease) => this.#meter.start(lease.leaseKey, lease.throughputKBps),
-      onBalanceMove: (lease, to) =>
+      onBalanceMove: (lease, to) => {
+        counters.balanceMoves++;
+        // A lazy payload: nothing is built when nobody listens.
+        events.emit('balanceMove', () => ({
+          shardId: lease.leaseKey,
+          to,
+          throughputKBps: lease.throughputKBps,
+        }));
         o.logger.info?.('handing lease over to balance throughput', {
           shardId: lease.leaseKey,
           to,
           throughputKBps: lease.throughputKBps,
-        }),
+        });
+      },
       onHandoffRequested: (lease) => {
         counters.handoffsRequested++;
         events.emit('handoffRequested', {
