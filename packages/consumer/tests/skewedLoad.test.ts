@@ -100,18 +100,29 @@ describe('throughput balancing on the local stack', () => {
       await waitFor(() => balanced(0.2), 120_000, 'held shards balanced by throughput');
       // Converged with every lease moved at most once on the way.
       expect(Math.max(0, ...handedOff.values()), moves.join('\n')).toBeLessThanOrEqual(1);
+      // Every move was one of the shared plan's (counted by the worker that made it).
+      expect(
+        workers.reduce((sum, { consumer }) => sum + consumer.metrics().balanceMoves, 0),
+      ).toBeGreaterThanOrEqual(handedOff.size);
 
-      // What each worker actually processes, over a window: bytes/s within ±20% of the mean.
-      const before = workers.map(({ consumer }) => consumer.metrics().bytesProcessed);
-      const startedAt = Date.now();
-      await new Promise((resolve) => setTimeout(resolve, 12_000));
-      const seconds = (Date.now() - startedAt) / 1000;
-      const perSecond = workers.map(
-        ({ consumer }, i) => (consumer.metrics().bytesProcessed - (before[i] ?? 0)) / seconds,
-      );
-      const mean = perSecond.reduce((a, b) => a + b, 0) / perSecond.length;
-      expect(mean).toBeGreaterThan(0);
-      for (const value of perSecond) expect(Math.abs(value - mean)).toBeLessThanOrEqual(0.2 * mean);
+      // What each worker actually processes, over any 12 s window once settled: bytes/s within ±20% of the mean.
+      // Polled, not one fixed window: on a loaded machine a worker may lag for a while and then catch up.
+      const samples: Array<{ at: number; bytes: number[] }> = [];
+      let lastRates: number[] = [];
+      const processedEvenly = (): boolean => {
+        const at = Date.now();
+        const bytes = workers.map(({ consumer }) => consumer.metrics().bytesProcessed);
+        if (at - (samples[samples.length - 1]?.at ?? 0) >= 1_000) samples.push({ at, bytes });
+        while ((samples[1]?.at ?? at) <= at - 12_000) samples.shift();
+        const base = samples[0];
+        if (!base || at - base.at < 12_000) return false;
+        lastRates = bytes.map((value, i) => (value - (base.bytes[i] ?? 0)) / ((at - base.at) / 1000));
+        const mean = lastRates.reduce((x, y) => x + y, 0) / lastRates.length;
+        return mean > 0 && lastRates.every((value) => Math.abs(value - mean) <= 0.2 * mean);
+      };
+      await waitFor(processedEvenly, 120_000, 'processed bytes/s within ±20% of the mean').catch((error) => {
+        throw new Error(`${String(error)}; last bytes/s per worker ${JSON.stringify(lastRates)}`);
+      });
       // And it stays put: still no lease moved twice (a last small move may finish meanwhile).
       expect(Math.max(0, ...handedOff.values()), moves.join('\n')).toBeLessThanOrEqual(1);
 
@@ -123,7 +134,7 @@ describe('throughput balancing on the local stack', () => {
       const survivors = live();
       await waitFor(
         () => new Set(survivors.flatMap(({ consumer }) => consumer.heldShardIds())).size === COLD_SHARDS + 1,
-        30_000,
+        60_000,
         'survivors hold every lease',
       );
       const hotBytes = () =>
@@ -133,7 +144,7 @@ describe('throughput balancing on the local stack', () => {
           0,
         );
       const hotBefore = hotBytes();
-      await waitFor(() => hotBytes() > hotBefore + 10 * RECORD_BYTES, 20_000, 'hot shard processed again');
+      await waitFor(() => hotBytes() > hotBefore + 10 * RECORD_BYTES, 60_000, 'hot shard processed again');
     } finally {
       producing = false;
       await producer.catch(() => undefined);
@@ -141,5 +152,5 @@ describe('throughput balancing on the local stack', () => {
         workers.map(({ consumer }) => consumer.stop({ timeoutMs: 3_000, releaseTimeoutMs: 2_000 })),
       );
     }
-  }, 300_000);
+  }, 420_000);
 });
