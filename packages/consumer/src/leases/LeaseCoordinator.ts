@@ -330,6 +330,10 @@ export class LeaseCoordinator {
     for (const { lease, stolen } of taken) await this.#deps.onAcquired(lease, stolen);
     // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
     if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
+    // Waiting for a lease to be measured (at most one window): its owner's next renewals may bring the
+    // value, and no heartbeat cue announces that, so scan again after a renewal interval.
+    else if (this.#taker.balancingWaits)
+      this.#nextLeaseScanAt = Math.min(this.#nextLeaseScanAt, now + this.#deps.options.renewIntervalMs);
   }
 
   /**

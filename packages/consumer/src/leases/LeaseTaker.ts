@@ -73,6 +73,10 @@ export class LeaseTaker {
    * under way, so the next cycle should come soon rather than at the slow periodic scan.
    */
   lastCycleActed = false;
+  /** Throughput mode: the last cycle waited for a live worker's lease to be measured (see `planMove`). */
+  get balancingWaits(): boolean {
+    return this.#balancer?.waiting ?? false;
+  }
   /** The leases as the last scan read them (shard sync reuses them instead of scanning again). */
   lastScan: readonly Lease[] | undefined;
   /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */

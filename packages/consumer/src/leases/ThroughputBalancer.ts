@@ -120,6 +120,11 @@ export interface ThroughputBalancerOptions {
  */
 export class ThroughputBalancer {
   readonly #options: ThroughputBalancerOptions;
+  /**
+   * Whether the last step made no plan because a live worker's lease is not measured yet: the answer comes
+   * with that owner's renewals, not with a lease change, so the caller should look again soon.
+   */
+  waiting = false;
 
   constructor(options: ThroughputBalancerOptions) {
     this.#options = options;
@@ -144,9 +149,11 @@ export class ThroughputBalancer {
       leases.push({ leaseKey: lease.leaseKey, owner: lease.leaseOwner, kbps: lease.throughputKBps });
     }
     const at = this.#options.now();
+    const workers = liveWorkerIds ? [...liveWorkerIds, workerId] : [...owners, workerId];
+    this.waiting = leases.some((lease) => lease.kbps === undefined && workers.includes(lease.owner));
     const move = planMove({
       me: workerId,
-      workers: liveWorkerIds ? [...liveWorkerIds, workerId] : [...owners, workerId],
+      workers,
       leases,
       tolerance: this.#options.tolerance,
       movable: (key) =>
