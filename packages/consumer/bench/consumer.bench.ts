@@ -155,6 +155,8 @@ async function joining(stack: LocalStack): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.start()));
     await until(() => workers.every((w) => w.heldShardIds().length === 4), 60_000);
+    // A running fleet: every lease measured (throughput balancing waits for that on a new table).
+    await sleep(31_000);
     const joiner = make('c');
     workers.push(joiner);
     const startedAt = Date.now();
@@ -162,10 +164,10 @@ async function joining(stack: LocalStack): Promise<void> {
     await until(() => joiner.heldShardIds().length >= 2, 60_000);
     const elapsed = Date.now() - startedAt;
     rows.push([
-      'joining worker reaches its share (8 shards, 2 -> 3 workers, defaults)',
+      'joining worker reaches its share (8 shards, 2 -> 3 workers, defaults, fleet running > 30 s)',
       `${(elapsed / 1000).toFixed(1)} s`,
-      'graceful handoffs, 1 asked per lease scan; the owner hands over after its next renewal ' +
-        '(renewIntervalMs 3,333) and its batch in flight; the transfer cues the next scan',
+      'graceful handoffs, one move of the throughput plan per lease scan (idle leases weigh the same); the ' +
+        'owner hands over after its next renewal (renewIntervalMs 3,333); the transfer cues the next scan',
     ]);
   } finally {
     await Promise.all(workers.map((w) => w.stop({ timeoutMs: 5_000 })));

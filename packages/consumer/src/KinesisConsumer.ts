@@ -189,6 +189,7 @@ export class KinesisConsumer {
       leasesReleased: c.leasesReleased,
       handoffsRequested: c.handoffsRequested,
       leasesHandedOff: c.leasesHandedOff,
+      balanceMoves: c.balanceMoves,
       leasesDeleted: c.leasesDeleted,
       processingErrors: c.processingErrors,
       recordsDeadLettered: c.recordsDeadLettered,

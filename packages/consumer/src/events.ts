@@ -29,6 +29,12 @@ export interface ConsumerEvents {
   handoffRequested: { shardId: string; from: string; to: string };
   /** This worker finished its batch, checkpointed and transferred the lease to the worker that asked for it. */
   leaseHandedOff: { shardId: string; to: string };
+  /**
+   * Throughput balancing: the shared plan named this worker, and it started handing a lease over to the least
+   * loaded worker `to` (the `leaseHandedOff` event follows once the batch in flight is checkpointed).
+   * `throughputKBps` is the lease's load as the table said when planned.
+   */
+  balanceMove: { shardId: string; to: string; throughputKBps: number | undefined };
   /** This worker lost a lease: `taken` by another worker, or `expired` because renewals failed. */
   leaseLost: { shardId: string; reason: 'taken' | 'expired' };
   /** This worker gave a lease up (shard finished, stop(), or its processor could not be created). */

@@ -56,6 +56,8 @@ export interface MetricsSnapshot {
   handoffsRequested: number;
   /** Leases this worker transferred to a worker that asked for them, after checkpointing. */
   leasesHandedOff: number;
+  /** Leases this worker started handing over to balance throughput (moves of the shared plan it made). */
+  balanceMoves: number;
   /** Leases this worker deleted from the table (lease cleanup). */
   leasesDeleted: number;
   processingErrors: number;
@@ -94,6 +96,7 @@ export class Counters {
   leasesReleased = 0;
   handoffsRequested = 0;
   leasesHandedOff = 0;
+  balanceMoves = 0;
   leasesDeleted = 0;
   processingErrors = 0;
   recordsDeadLettered = 0;

@@ -153,7 +153,10 @@ export interface KinesisConsumerOptions {
   balancing?: 'throughput' | 'count' | undefined;
   /**
    * Throughput balancing: a lease handed over to this worker is not handed on within this time (ms), so a
-   * lease never ping-pongs on noisy measurements. @defaultValue `3 * failoverTimeMs`
+   * lease never ping-pongs; it is also the span each lease's `throughputKBps` is averaged over (at least one
+   * `renewIntervalMs`), so figures are steady, and no lease moves while a live worker's lease has not been
+   * measured over such a span yet (at most this long after it is first taken). Range 0..86,400,000.
+   * @defaultValue `3 * failoverTimeMs`
    */
   balanceCooldownMs?: number | undefined;
   /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */

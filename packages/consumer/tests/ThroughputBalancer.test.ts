@@ -196,6 +196,30 @@ describe('throughput balancing (planMove and LeaseTaker in throughput mode, fake
     expect(fleet.workers.map((w) => w.renewer.size)).toEqual([3, 3, 3, 3]);
   });
 
+  it('nothing moves while a live lease is unmeasured, and the taker says it is waiting (to look again soon)', async () => {
+    const rates = new Map<string, number>([
+      ['shard-0', 1],
+      ['shard-1', 1],
+      ['shard-2', 1],
+      ['shard-3', 1],
+    ]);
+    const fleet = new Fleet(rates, ['a']);
+    await fleet.create();
+    const [a] = fleet.workers;
+    if (!a) throw new Error('no worker');
+    await a.taker.takeLeases(new Set(), 1, []);
+    expect(a.renewer.size).toBe(4);
+    // b joins; nothing is measured yet: no move, and a knows it waits.
+    fleet.workers.push(worker(fleet.store, 'b', fleet.clock, 'throughput'));
+    await a.taker.takeLeases(new Set(), 2, ['b']);
+    expect(a.taker.balancingWaits).toBe(true);
+    expect([...fleet.store.leases.values()].every((lease) => lease.checkpointOwner === undefined)).toBe(true);
+    // Measured (the rounds write every held lease's rate): a hands over to b, and no longer waits.
+    for (let i = 0; i < 10; i++) await fleet.round();
+    expect(a.taker.balancingWaits).toBe(false);
+    expect(fleet.workers.map((w) => w.renewer.size)).toEqual([2, 2]);
+  });
+
   it('planMove: a hot shard alone is never moved; only the plan named worker acts; the margin stops tiny moves', () => {
     const base = { workers: ['a', 'b'], tolerance: 0.05, movable: () => true };
     const hotAlone = [
@@ -223,5 +247,11 @@ describe('throughput balancing (planMove and LeaseTaker in throughput mode, fake
       to: 'b',
       kbps: 2,
     });
+    // A lease of a live worker not measured yet: nobody moves anything until its owner has written a value
+    // (within one averaging window); a lease of a dead or foreign owner does not hold the plan up.
+    const unmeasured = [...uneven, { leaseKey: 't', owner: 'b', kbps: undefined }];
+    expect(planMove({ ...base, me: 'a', leases: unmeasured })).toBeUndefined();
+    const foreign = [...uneven, { leaseKey: 't', owner: 'java', kbps: undefined }];
+    expect(planMove({ ...base, me: 'a', leases: foreign })).toEqual({ leaseKey: 'p', to: 'b', kbps: 4 });
   });
 });

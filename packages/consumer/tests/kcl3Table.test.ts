@@ -210,7 +210,7 @@ describe('KCL 3.x lease tables, both ways', () => {
       // Throughput written with renewals (and checkpoints) while it runs.
       await waitFor(
         async () => (await scan(applicationName)).filter((item) => item.throughputKBps).length >= 3,
-        10_000,
+        30_000, // a lease no one measured before is measured over a whole window (balanceCooldownMs)
         'throughputKBps on every lease',
       );
     } finally {
@@ -250,7 +250,7 @@ describe('KCL 3.x lease tables, both ways', () => {
       await waitFor(() => seen.length >= written, 20_000, 'records processed');
       await waitFor(
         async () => (await scan(applicationName)).filter((item) => item.throughputKBps).length === 2,
-        10_000,
+        30_000, // a lease no one measured before is measured over a whole window (balanceCooldownMs)
         'throughputKBps written',
       );
       // While it runs, the owner index lists this worker's leases (what KCL 3.x workers query).

@@ -78,6 +78,7 @@ describe('consumer metric exporters', () => {
       expect(metrics.get('LeasesTaken')?.dataPoints[0]?.value).toBe(2);
       for (const name of [
         'HandoffsRequested',
+        'BalanceMoves',
         'GetRecordsThrottles',
         'RecordsDeadLettered',
         'ShardsBlocked',

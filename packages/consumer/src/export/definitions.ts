@@ -80,6 +80,7 @@ export const CONSUMER_METRICS: readonly MetricDefinition<MetricsSnapshot>[] = [
   counter('LeasesReleased', 'leasesReleased', 'Count', 'Leases given up'),
   counter('HandoffsRequested', 'handoffsRequested', 'Count', 'Graceful handoffs this worker asked for'),
   counter('LeasesHandedOff', 'leasesHandedOff', 'Count', 'Leases handed over after checkpointing'),
+  counter('BalanceMoves', 'balanceMoves', 'Count', 'Leases this worker handed over to balance throughput'),
   counter('LeasesDeleted', 'leasesDeleted', 'Count', 'Leases deleted by lease cleanup'),
   counter('ProcessingErrors', 'processingErrors', 'Count', 'Processor (or dead-letter hook) failures'),
   counter(

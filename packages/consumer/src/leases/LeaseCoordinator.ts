@@ -59,7 +59,13 @@ export class LeaseCoordinator {
     this.#deps = deps;
     const { options: o, events, counters } = deps;
     const now = (): number => performance.now();
-    this.#meter = new ThroughputMeter({ bytesOf: (shardId) => deps.bytesProcessed(shardId), now });
+    this.#meter = new ThroughputMeter({
+      bytesOf: (shardId) => deps.bytesProcessed(shardId),
+      now,
+      // A lease is judged on as long a span as it stays put after a move: steady figures, and a moved lease
+      // is measured by its new owner before it may move again.
+      windowMs: Math.max(o.balanceCooldownMs, o.renewIntervalMs),
+    });
     this.store = new DynamoDBLeaseStore({
       client: o.dynamoDBClient,
       tableName: o.applicationName,
@@ -99,12 +105,20 @@ export class LeaseCoordinator {
       balancing: o.balancing,
       balanceCooldownMs: o.balanceCooldownMs,
       onTaken: (lease) => this.#meter.start(lease.leaseKey, lease.throughputKBps),
-      onBalanceMove: (lease, to) =>
+      onBalanceMove: (lease, to) => {
+        counters.balanceMoves++;
+        // A lazy payload: nothing is built when nobody listens.
+        events.emit('balanceMove', () => ({
+          shardId: lease.leaseKey,
+          to,
+          throughputKBps: lease.throughputKBps,
+        }));
         o.logger.info?.('handing lease over to balance throughput', {
           shardId: lease.leaseKey,
           to,
           throughputKBps: lease.throughputKBps,
-        }),
+        });
+      },
       onHandoffRequested: (lease) => {
         counters.handoffsRequested++;
         events.emit('handoffRequested', {
@@ -288,6 +302,10 @@ export class LeaseCoordinator {
     for (const { lease, stolen } of taken) await this.#deps.onAcquired(lease, stolen);
     // Balancing under way (a take won or lost, a handoff asked for): look again at the next tick.
     if (this.#taker.lastCycleActed) this.#nextLeaseScanAt = 0;
+    // Waiting for a lease to be measured (at most one window): its owner's next renewals may bring the
+    // value, and no heartbeat cue announces that, so scan again after a renewal interval.
+    else if (this.#taker.balancingWaits)
+      this.#nextLeaseScanAt = Math.min(this.#nextLeaseScanAt, now + this.#deps.options.renewIntervalMs);
   }
 
   /** Shard sync and lease cleanup of every listed stream, then the leases of former streams. */

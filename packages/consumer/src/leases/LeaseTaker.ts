@@ -1,7 +1,10 @@
 import { actualOwner, isFinished, type Lease } from './Lease.js';
+import { LeaseAcquirer, type TakenLease } from './LeaseAcquirer.js';
 import type { LeaseRenewer } from './LeaseRenewer.js';
 import type { LeaseStore } from './LeaseStore.js';
-import { type LoadedLease, planMove } from './ThroughputBalancer.js';
+import { ThroughputBalancer } from './ThroughputBalancer.js';
+
+export type { TakenLease } from './LeaseAcquirer.js';
 
 /**
  * How leases are spread: `'count'` (KCL 2.x: even lease counts; a worker below its share asks the most loaded
@@ -46,16 +49,6 @@ export interface LeaseTakerOptions {
   onTaken?: (lease: Lease) => void;
 }
 
-/** A lease this worker just acquired. */
-export interface TakenLease {
-  lease: Lease;
-  /**
-   * True when it was taken from a live worker without its consent (a handoff that timed out); a lease handed
-   * over gracefully, unowned or expired is not stolen.
-   */
-  stolen: boolean;
-}
-
 const NO_WORKERS: ReadonlySet<string> = new Set();
 
 interface Observation {
@@ -80,15 +73,33 @@ export class LeaseTaker {
    * under way, so the next cycle should come soon rather than at the slow periodic scan.
    */
   lastCycleActed = false;
+  /** Throughput mode: the last cycle waited for a live worker's lease to be measured (see `planMove`). */
+  get balancingWaits(): boolean {
+    return this.#balancer?.waiting ?? false;
+  }
   /** The leases as the last scan read them (shard sync reuses them instead of scanning again). */
   lastScan: readonly Lease[] | undefined;
   /** Handoffs this worker asked for: lease key -> when (local clock) it first knew of the request. */
   readonly #asked = new Map<string, number>();
-  /** Leases handed over to this worker: lease key -> when (local clock) taken, for the balancing cooldown. */
-  readonly #takenAt = new Map<string, number>();
+  readonly #acquirer: LeaseAcquirer;
+  readonly #balancer: ThroughputBalancer | undefined;
 
   constructor(options: LeaseTakerOptions) {
     this.#options = options;
+    this.#acquirer = new LeaseAcquirer(options);
+    this.#balancer =
+      options.balancing === 'throughput'
+        ? new ThroughputBalancer({
+            renewer: options.renewer,
+            workerId: options.workerId,
+            now: options.now,
+            tolerance: options.balanceTolerance ?? 0.05,
+            cooldownMs: options.balanceCooldownMs ?? 60_000,
+            handedOverAt: (key) => this.#acquirer.handedOverAt(key),
+            onBalanceMove: options.onBalanceMove,
+            onError: options.onError,
+          })
+        : undefined;
   }
 
   /**
@@ -158,7 +169,7 @@ export class LeaseTaker {
       }
     }
     for (const key of this.#asked.keys()) if (!asked.has(key)) this.#asked.delete(key);
-    for (const key of this.#takenAt.keys()) if (!held.has(key)) this.#takenAt.delete(key);
+    this.#acquirer.retain(held);
 
     const taken = await this.#take(
       mineToTake.map(({ lease }) => lease),
@@ -172,8 +183,8 @@ export class LeaseTaker {
       taken.push(...(await this.#take(this.#shuffle(free).slice(0, needed), () => false)));
       return taken;
     }
-    if (this.#options.balancing === 'throughput') {
-      await this.#balance(active, expired, held, liveWorkerIds);
+    if (this.#balancer) {
+      if (await this.#balancer.step(active, expired, held, liveWorkerIds)) this.lastCycleActed = true;
       return taken;
     }
     if (needed <= 0) return taken;
@@ -204,61 +215,9 @@ export class LeaseTaker {
    * Takes the leases the owner index says are this worker's but it does not process yet (handed over to it),
    * without a scan. Returns `undefined` when the store has no such index (then the caller scans).
    */
-  async takeOwn(): Promise<TakenLease[] | undefined> {
-    const { store, workerId, renewer } = this.#options;
+  takeOwn(): Promise<TakenLease[] | undefined> {
     this.lastCycleActed = false;
-    const keys = await store.listLeaseKeysOwnedBy?.(workerId);
-    if (keys === undefined) return undefined;
-    const held = new Set(renewer.heldKeys());
-    const busy = this.#options.isBusy ?? (() => false);
-    const mine: Lease[] = [];
-    for (const key of keys) {
-      if (held.has(key) || busy(key)) continue;
-      // The index is eventually consistent: the item itself says whether the handoff is over.
-      const lease = await store.getLease(key);
-      if (lease?.leaseOwner === workerId && lease.checkpointOwner === undefined && !isFinished(lease))
-        mine.push(lease);
-    }
-    return this.#take(mine, () => false);
-  }
-
-  /** Throughput mode: one move if the shared plan names this worker (see `planMove`). */
-  async #balance(
-    active: readonly Lease[],
-    expired: (lease: Lease) => boolean,
-    held: ReadonlySet<string>,
-    liveWorkerIds: readonly string[] | undefined,
-  ): Promise<void> {
-    const { workerId, now, renewer } = this.#options;
-    const loaded: LoadedLease[] = [];
-    const owners = new Set<string>();
-    for (const lease of active) {
-      if (lease.leaseOwner === undefined || expired(lease)) continue;
-      owners.add(lease.leaseOwner);
-      loaded.push({ leaseKey: lease.leaseKey, owner: lease.leaseOwner, kbps: lease.throughputKBps });
-    }
-    const cooldown = this.#options.balanceCooldownMs ?? 60_000;
-    const at = now();
-    const move = planMove({
-      me: workerId,
-      workers: liveWorkerIds ? [...liveWorkerIds, workerId] : [...owners, workerId],
-      leases: loaded,
-      tolerance: this.#options.balanceTolerance ?? 0.05,
-      movable: (key) =>
-        held.has(key) &&
-        !renewer.isHandingOff(key) &&
-        at - (this.#takenAt.get(key) ?? Number.NEGATIVE_INFINITY) >= cooldown,
-    });
-    if (!move) return;
-    const lease = active.find((candidate) => candidate.leaseKey === move.leaseKey);
-    try {
-      this.lastCycleActed = true;
-      if ((await renewer.handOver(move.leaseKey, move.to)) && lease) {
-        this.#options.onBalanceMove?.(lease, move.to);
-      }
-    } catch (error) {
-      this.#options.onError?.(error, move.leaseKey);
-    }
+    return this.#acquirer.takeOwn();
   }
 
   /** Whether the lease's counter has not moved for failoverTimeMs as seen by this worker. */
@@ -281,23 +240,8 @@ export class LeaseTaker {
   }
 
   async #take(candidates: readonly Lease[], stolen: (lease: Lease) => boolean): Promise<TakenLease[]> {
-    const taken: TakenLease[] = [];
     if (candidates.length > 0) this.lastCycleActed = true;
-    for (const lease of candidates) {
-      const sentAt = this.#options.now();
-      try {
-        const result = await this.#options.store.takeLease(lease, this.#options.workerId);
-        if (!result) continue; // lost the race to another worker: fine, next cycle re-evaluates
-        this.#options.renewer.add(result, sentAt);
-        // Handed over to us (a balancing move): not handed on again within the cooldown. Free leases may be.
-        if (lease.leaseOwner === this.#options.workerId) this.#takenAt.set(result.leaseKey, sentAt);
-        this.#options.onTaken?.(result);
-        taken.push({ lease: result, stolen: stolen(lease) });
-      } catch (error) {
-        this.#options.onError?.(error, lease.leaseKey);
-      }
-    }
-    return taken;
+    return this.#acquirer.take(candidates, stolen);
   }
 
   #shuffle<T>(items: readonly T[]): T[] {

@@ -1,9 +1,12 @@
+import type { Lease } from './Lease.js';
+import type { LeaseRenewer } from './LeaseRenewer.js';
+
 /** One lease as the balancer weighs it. */
 export interface LoadedLease {
   readonly leaseKey: string;
   /** The worker the lease belongs to (during a handoff: the one it is being handed to). */
   readonly owner: string;
-  /** Its `throughputKBps` from the table; `undefined` when never measured. */
+  /** Its `throughputKBps` from the table; `undefined` when never measured (no plan is made then). */
   readonly kbps: number | undefined;
 }
 
@@ -55,6 +58,9 @@ export function planMove(view: BalanceView): Move | undefined {
   for (const lease of view.leases) {
     const current = load.get(lease.owner);
     if (current === undefined) continue; // a dead or foreign owner: its leases are the taker's business
+    // Not measured yet (new, or taken before anyone measured it): its owner writes a value within one
+    // averaging window, so wait rather than move leases on a guess that must be undone later.
+    if (lease.kbps === undefined) return undefined;
     const weight = weightOf(lease);
     load.set(lease.owner, current + weight);
     total += weight;
@@ -90,4 +96,79 @@ export function planMove(view: BalanceView): Move | undefined {
 
 function weightOf(lease: LoadedLease): number {
   return Math.max(lease.kbps ?? 0, FLOOR_KBPS);
+}
+
+/** Options for {@link ThroughputBalancer}. */
+export interface ThroughputBalancerOptions {
+  renewer: LeaseRenewer;
+  workerId: string;
+  now: () => number;
+  /** See {@link BalanceView.tolerance}. */
+  tolerance: number;
+  /** A lease handed over to this worker less than this long ago (ms) is not handed on. */
+  cooldownMs: number;
+  /** When a held lease was handed over to this worker (`undefined`: it was not). */
+  handedOverAt: (leaseKey: string) => number | undefined;
+  /** This worker handed one of its leases to `to` to balance the load (the table recorded the handoff). */
+  onBalanceMove?: ((lease: Lease, to: string) => void) | undefined;
+  onError?: ((error: unknown, leaseKey: string) => void) | undefined;
+}
+
+/**
+ * The balancing step of a taker cycle in throughput mode: builds this worker's view from the scan, and when the
+ * shared plan ({@link planMove}) names this worker, hands the lease over through the renewer (graceful handoff).
+ */
+export class ThroughputBalancer {
+  readonly #options: ThroughputBalancerOptions;
+  /**
+   * Whether the last step made no plan because a live worker's lease is not measured yet: the answer comes
+   * with that owner's renewals, not with a lease change, so the caller should look again soon.
+   */
+  waiting = false;
+
+  constructor(options: ThroughputBalancerOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * One step on the leases of a scan (`expired` ones and unowned ones are the taker's business). Returns
+   * whether it tried to move a lease (then balancing is under way). Failures are reported, never thrown.
+   */
+  async step(
+    active: readonly Lease[],
+    expired: (lease: Lease) => boolean,
+    held: ReadonlySet<string>,
+    liveWorkerIds: readonly string[] | undefined,
+  ): Promise<boolean> {
+    const { workerId, renewer, cooldownMs } = this.#options;
+    const leases: LoadedLease[] = [];
+    const owners = new Set<string>();
+    for (const lease of active) {
+      if (lease.leaseOwner === undefined || expired(lease)) continue;
+      owners.add(lease.leaseOwner);
+      leases.push({ leaseKey: lease.leaseKey, owner: lease.leaseOwner, kbps: lease.throughputKBps });
+    }
+    const at = this.#options.now();
+    const workers = liveWorkerIds ? [...liveWorkerIds, workerId] : [...owners, workerId];
+    this.waiting = leases.some((lease) => lease.kbps === undefined && workers.includes(lease.owner));
+    const move = planMove({
+      me: workerId,
+      workers,
+      leases,
+      tolerance: this.#options.tolerance,
+      movable: (key) =>
+        held.has(key) &&
+        !renewer.isHandingOff(key) &&
+        at - (this.#options.handedOverAt(key) ?? Number.NEGATIVE_INFINITY) >= cooldownMs,
+    });
+    if (!move) return false;
+    const lease = active.find((candidate) => candidate.leaseKey === move.leaseKey);
+    try {
+      if ((await renewer.handOver(move.leaseKey, move.to)) && lease)
+        this.#options.onBalanceMove?.(lease, move.to);
+    } catch (error) {
+      this.#options.onError?.(error, move.leaseKey);
+    }
+    return true;
+  }
 }
