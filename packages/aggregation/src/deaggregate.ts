@@ -20,8 +20,16 @@ import type {
 } from './types.js';
 
 // Bound once: transpiling loaders (tsx, vitest) turn imported bindings into getters, a cost on every call.
-const { checksumMatches, DIGEST_BYTES, decodeAggregate, decodeRecord, FormatFailure, isAggregated, MAGIC } =
-  format;
+const {
+  checksumMatches,
+  DIGEST_BYTES,
+  decodeAggregate,
+  decodeCanonicalRecord,
+  decodeRecord,
+  FormatFailure,
+  isAggregated,
+  MAGIC,
+} = format;
 
 /**
  * The user records of one Kinesis record, in order: the aggregate's user records, or the record itself if
@@ -113,7 +121,11 @@ function decodeUserRecords(
   const { bytes, sequenceNumber, approximateArrivalTimestamp } = input;
   const bodyStart = MAGIC.length;
   const bodyEnd = bytes.length - DIGEST_BYTES;
-  const { partitionKeys, explicitHashKeys, recordBounds } = decodeAggregate(bytes, bodyStart, bodyEnd);
+  const { partitionKeys, explicitHashKeys, recordBounds, recordCount } = decodeAggregate(
+    bytes,
+    bodyStart,
+    bodyEnd,
+  );
   const arrayBuffer = bytes.buffer;
   const byteOffset = bytes.byteOffset;
   // Hash keys per table entry, computed once and only when filtering.
@@ -122,24 +134,21 @@ function decodeUserRecords(
   const records: UserRecord[] = [];
   let outside = 0;
   let dropped = 0;
-  for (let i = 0, sub = 0; i < recordBounds.length; i += 2, sub++) {
-    decodeRecord(bytes, recordBounds[i] as number, recordBounds[i + 1] as number, bodyStart, scratch);
+  for (let i = 0, sub = 0; sub < recordCount; i += 2, sub++) {
+    const start = recordBounds[i] as number;
+    const end = recordBounds[i + 1] as number;
+    if (!decodeCanonicalRecord(bytes, start, end, scratch))
+      decodeRecord(bytes, start, end, bodyStart, scratch);
     const { partitionKeyIndex, explicitHashKeyIndex, dataStart, dataEnd } = scratch;
     const partitionKey = partitionKeys[partitionKeyIndex];
     if (partitionKey === undefined) {
-      throw new FormatFailure(
-        'partition_key_index outside the table',
-        (recordBounds[i] as number) - bodyStart,
-      );
+      throw new FormatFailure('partition_key_index outside the table', start - bodyStart);
     }
     let explicitHashKey: string | undefined;
     if (explicitHashKeyIndex >= 0) {
       explicitHashKey = explicitHashKeys[explicitHashKeyIndex];
       if (explicitHashKey === undefined) {
-        throw new FormatFailure(
-          'explicit_hash_key_index outside the table',
-          (recordBounds[i] as number) - bodyStart,
-        );
+        throw new FormatFailure('explicit_hash_key_index outside the table', start - bodyStart);
       }
     }
     let flag = false;
@@ -150,7 +159,7 @@ function decodeUserRecords(
       } else {
         key = explicitHashKeyValues[explicitHashKeyIndex] ??= parseTableHashKey(
           explicitHashKey,
-          (recordBounds[i] as number) - bodyStart,
+          start - bodyStart,
         );
       }
       if (key < range.start || key > range.end) {
