@@ -14,6 +14,29 @@ const units = new Uint16Array(unitsBuffer.buffer, unitsBuffer.byteOffset, MAX_SC
 // For keys whose characters all fit Latin-1 (é, ß): Node makes those one-byte strings, and so do we.
 const latin1Buffer = Buffer.alloc(MAX_SCRATCH_BYTES);
 
+// Node's per-encoding Buffer methods: what `toString` calls once it has checked its arguments and looked the
+// encoding up, a cost that shows at one call per key. Not in Node's typings, so used only where present, with
+// `toString` as the fallback. Offsets given to them here are always within the buffer.
+type Slice = (this: Buffer, start: number, end: number) => string;
+const methods = Buffer.prototype as unknown as Partial<
+  Record<'latin1Slice' | 'ucs2Slice' | 'utf8Slice', Slice>
+>;
+const latin1Slice: Slice =
+  methods.latin1Slice ??
+  function (start, end) {
+    return this.toString('latin1', start, end);
+  };
+const ucs2Slice: Slice =
+  methods.ucs2Slice ??
+  function (start, end) {
+    return this.toString('utf16le', start, end);
+  };
+const utf8Slice: Slice =
+  methods.utf8Slice ??
+  function (start, end) {
+    return this.toString('utf8', start, end);
+  };
+
 // Buffer's 'utf16le' reads little-endian units; on a big-endian machine the Uint16Array would hold them the
 // other way round, so there every key goes to Node's decoder.
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -36,9 +59,9 @@ export class KeyTextDecoder {
     if (this.multiByte) {
       const text = decodeValidUtf8(bytes, start, end);
       if (text !== undefined) return text;
-      return bytes.toString('utf8', start, end);
+      return utf8Slice.call(bytes, start, end);
     }
-    const text = bytes.toString('utf8', start, end);
+    const text = utf8Slice.call(bytes, start, end);
     // Fewer UTF-16 units than bytes: multi-byte characters (or invalid bytes) were there.
     if (text.length !== end - start && LITTLE_ENDIAN) this.multiByte = true;
     return text;
@@ -100,10 +123,10 @@ export function decodeValidUtf8(bytes: Buffer, start: number, end: number): stri
     seen |= 0xd800;
     p += 4;
   }
-  if (seen < 0x80) return bytes.toString('latin1', start, end);
+  if (seen < 0x80) return latin1Slice.call(bytes, start, end);
   if (seen < 0x100) {
     for (let i = 0; i < n; i++) latin1Buffer[i] = units[i] as number;
-    return latin1Buffer.toString('latin1', 0, n);
+    return latin1Slice.call(latin1Buffer, 0, n);
   }
-  return unitsBuffer.toString('utf16le', 0, n * 2);
+  return ucs2Slice.call(unitsBuffer, 0, n * 2);
 }
