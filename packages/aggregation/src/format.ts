@@ -3,6 +3,7 @@
 // libraries spend most of a small record's time on object trees and copies; here sizes are computed exactly
 // up front, each aggregate is written once into one buffer, and decoding returns offsets into the input.
 import { createHash } from 'node:crypto';
+import { KeyTextDecoder } from './keyText.js';
 
 /** The four bytes that open every KPL aggregated record. */
 export const MAGIC = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2);
@@ -242,8 +243,13 @@ export function checksumMatches(data: Uint8Array): boolean {
 export interface DecodedAggregate {
   partitionKeys: string[];
   explicitHashKeys: string[];
-  /** Start and end offsets of each `Record` message body, in pairs, in order. */
-  recordBounds: number[];
+  /**
+   * Start and end offsets of each `Record` message body, in pairs, in order. Shared scratch: valid until the
+   * next {@link decodeAggregate}.
+   */
+  recordBounds: Int32Array;
+  /** How many records (pairs in `recordBounds`) there are. */
+  recordCount: number;
 }
 
 /** The fields of one `Record` (see {@link decodeRecord}); `explicitHashKeyIndex` is -1 when absent. */
@@ -260,6 +266,13 @@ let pos = 0;
 // Offsets in errors are relative to the body, which starts after the magic.
 let base = 0;
 
+// Record bounds of the aggregate being decoded, in typed scratch reused across calls: pushing pairs onto a
+// fresh array cost more than everything else in the top-level pass. Enough for a 1 MiB aggregate of 16-byte
+// records; an aggregate with more gets a larger array for that call only, so the kept one stays small.
+const KEPT_BOUNDS = 128 * 1024;
+const keptBounds = new Int32Array(KEPT_BOUNDS);
+const keyText = new KeyTextDecoder();
+
 /**
  * Decodes the top level of the protobuf body `bytes[start, end)`. Fields may come in any order; unknown
  * fields and wrong wire types are skipped as protobuf requires. Allocation is bounded by the input: nothing
@@ -270,25 +283,89 @@ export function decodeAggregate(bytes: Buffer, start: number, end: number): Deco
   input = bytes;
   pos = start;
   base = start;
+  keyText.reset();
   const partitionKeys: string[] = [];
   const explicitHashKeys: string[] = [];
-  const recordBounds: number[] = [];
+  let bounds = keptBounds;
+  let count = 0;
   while (pos < end) {
     const tag = readTag(end);
-    if (tag === TAG_PARTITION_KEY_TABLE || tag === TAG_EXPLICIT_HASH_KEY_TABLE) {
+    if (tag === TAG_RECORDS) {
       const length = readLength(end);
-      const text = bytes.toString('utf8', pos, pos + length);
+      if (2 * count + 2 > bounds.length) {
+        // At least 2 bytes (tag, length) per record remain: sized by the input, never by a length prefix.
+        const grown = new Int32Array(2 * count + (end - pos) + 2);
+        grown.set(bounds.subarray(0, 2 * count));
+        bounds = grown;
+      }
+      bounds[2 * count] = pos;
+      bounds[2 * count + 1] = pos + length;
+      count++;
+      pos += length;
+    } else if (tag === TAG_PARTITION_KEY_TABLE || tag === TAG_EXPLICIT_HASH_KEY_TABLE) {
+      const length = readLength(end);
+      const text = keyText.decode(bytes, pos, pos + length);
       pos += length;
       (tag === TAG_PARTITION_KEY_TABLE ? partitionKeys : explicitHashKeys).push(text);
-    } else if (tag === TAG_RECORDS) {
-      const length = readLength(end);
-      recordBounds.push(pos, pos + length);
-      pos += length;
     } else {
       skipField(tag, end, 0);
     }
   }
-  return { partitionKeys, explicitHashKeys, recordBounds };
+  return { partitionKeys, explicitHashKeys, recordBounds: bounds, recordCount: count };
+}
+
+/**
+ * The common case of {@link decodeRecord}, without its cursor: exactly the fields the KPL writes, in its order
+ * (partition_key_index, optional explicit_hash_key_index, data), varints of at most 4 bytes. Returns false,
+ * having written nothing, for any other layout, which decodeRecord then decodes or rejects.
+ */
+export function decodeCanonicalRecord(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  out: DecodedRecord,
+): boolean {
+  let p = start;
+  if (bytes[p] !== TAG_PARTITION_KEY_INDEX) return false;
+  p++;
+  let partitionKeyIndex = 0;
+  let byte = 0;
+  let shift = 0;
+  do {
+    if (p >= end || shift > 21) return false;
+    byte = bytes[p++] as number;
+    partitionKeyIndex |= (byte & 0x7f) << shift;
+    shift += 7;
+  } while (byte >= 0x80);
+  let explicitHashKeyIndex = -1;
+  if (bytes[p] === TAG_EXPLICIT_HASH_KEY_INDEX) {
+    p++;
+    explicitHashKeyIndex = 0;
+    shift = 0;
+    do {
+      if (p >= end || shift > 21) return false;
+      byte = bytes[p++] as number;
+      explicitHashKeyIndex |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte >= 0x80);
+  }
+  if (bytes[p] !== TAG_DATA) return false;
+  p++;
+  let length = 0;
+  shift = 0;
+  do {
+    if (p >= end || shift > 21) return false;
+    byte = bytes[p++] as number;
+    length |= (byte & 0x7f) << shift;
+    shift += 7;
+  } while (byte >= 0x80);
+  // The data must end the record exactly; anything after it (or a length past the end) is decodeRecord's.
+  if (length !== end - p) return false;
+  out.partitionKeyIndex = partitionKeyIndex;
+  out.explicitHashKeyIndex = explicitHashKeyIndex;
+  out.dataStart = p;
+  out.dataEnd = end;
+  return true;
 }
 
 /**

@@ -1,0 +1,161 @@
+// The decoding fast paths: key table strings (ASCII through Node, multi-byte through our own UTF-8 decoder,
+// anything invalid back through Node), records in the KPL's own layout, and record bounds beyond the kept
+// scratch. Each must give exactly what the general path gives.
+import { isUtf8 } from 'node:buffer';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { deaggregate } from '../src/index.js';
+import { decodeValidUtf8, KeyTextDecoder } from '../src/keyText.js';
+import { frame } from './protobuf.js';
+import { lengthDelimited, record } from './wire.js';
+
+const sdk = (data: Uint8Array) => ({ Data: data, PartitionKey: 'outer', SequenceNumber: '1' });
+
+// Byte sequences that stress the UTF-8 edge cases: overlong forms, surrogates, beyond U+10FFFF, truncation,
+// stray continuation bytes, next to valid characters of each length.
+const fragments = fc.constantFrom(
+  [0x41],
+  [0x7f],
+  [0xc3, 0xa9],
+  [0xe4, 0xb8, 0xad],
+  [0xf0, 0x9f, 0x98, 0x80],
+  [0xef, 0xbf, 0xbf],
+  [0xf4, 0x8f, 0xbf, 0xbf],
+  [0xed, 0x9f, 0xbf],
+  [0xee, 0x80, 0x80],
+  [0x80],
+  [0xbf],
+  [0xc0, 0x80],
+  [0xc1, 0xbf],
+  [0xc2],
+  [0xe0, 0x80, 0x80],
+  [0xe0, 0x9f, 0xbf],
+  [0xe4, 0xb8],
+  [0xed, 0xa0, 0x80],
+  [0xed, 0xbf, 0xbf],
+  [0xf0, 0x80, 0x80, 0x80],
+  [0xf0, 0x8f, 0xbf, 0xbf],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf5, 0x80, 0x80, 0x80],
+  [0xf0, 0x9f, 0x98],
+  [0xff],
+  [0xfe],
+);
+const anyBytes = fc
+  .array(fc.oneof(fragments, fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 4 })), { maxLength: 12 })
+  .map((parts) => parts.flat());
+
+describe('decodeValidUtf8', () => {
+  it('decodes any valid UTF-8 exactly as Buffer#toString does', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (text) => {
+        const bytes = Buffer.from(text, 'utf8');
+        expect(decodeValidUtf8(bytes, 0, bytes.length)).toBe(bytes.toString('utf8'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('declines exactly the invalid sequences, so that Node decodes those as before', () => {
+    fc.assert(
+      fc.property(anyBytes, (list) => {
+        const bytes = Buffer.from(list);
+        const text = decodeValidUtf8(bytes, 0, bytes.length);
+        if (isUtf8(bytes)) expect(text).toBe(bytes.toString('utf8'));
+        else expect(text).toBeUndefined();
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('gives Latin-1, two-byte and astral keys, and keys longer than its scratch, the same strings', () => {
+    for (const text of [
+      'plain',
+      'é',
+      'straße',
+      'жλם',
+      '中文キ한€',
+      '😀🚀x',
+      'é'.repeat(600),
+      '中'.repeat(400),
+    ]) {
+      const bytes = Buffer.from(`..${text}..`, 'utf8');
+      const decoded = decodeValidUtf8(bytes, 2, bytes.length - 2);
+      if (bytes.length - 4 > 1024) expect(decoded).toBeUndefined();
+      else expect(decoded).toBe(text);
+    }
+  });
+});
+
+describe('KeyTextDecoder', () => {
+  it('decodes every key of a table as Buffer#toString does, whichever mode it is in', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(anyBytes, fc.string({ unit: 'binary' })), { maxLength: 12 }), (keys) => {
+        const decoder = new KeyTextDecoder();
+        for (const key of keys) {
+          const bytes =
+            typeof key === 'string' ? Buffer.from(`#${key}`, 'utf8') : Buffer.from([0x23, ...key]);
+          expect(decoder.decode(bytes, 1, bytes.length)).toBe(bytes.toString('utf8', 1));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('deaggregate key tables and records', () => {
+  it('decodes ASCII, multi-byte and invalid keys, each shared by several records, as before', () => {
+    const invalid = [0x6b, 0xe4, 0xb8, 0x41, 0xc0, 0xaf, 0xed, 0xa0, 0x80]; // truncated, overlong, surrogate
+    const keys: (string | number[])[] = [
+      'ascii-0',
+      '中文-1',
+      'straße',
+      invalid,
+      '😀',
+      'ascii-5',
+      'x'.repeat(256),
+    ];
+    const body: number[] = [];
+    for (const key of keys) body.push(...lengthDelimited(1, key));
+    const expected: string[] = keys.map((key) =>
+      typeof key === 'string' ? key : Buffer.from(key).toString('utf8'),
+    );
+    for (let i = 0; i < 3 * keys.length; i++) body.push(...record(i % keys.length, `d${i}`));
+    const records = deaggregate(sdk(frame(new Uint8Array(body))), { strict: true });
+    expect(records.map((r) => r.partitionKey)).toEqual(
+      Array.from({ length: 3 * keys.length }, (_, i) => expected[i % keys.length]),
+    );
+    expect(records[3]?.partitionKey).toContain('\ufffd');
+    // Records that share a table entry share its string.
+    expect(records[1]?.partitionKey).toBe(records[1 + keys.length]?.partitionKey);
+  });
+
+  it('reads indexes and data lengths of every varint size in the KPL layout, and falls back past them', () => {
+    const body: number[] = [...lengthDelimited(1, 'pk'), ...lengthDelimited(2, '7')];
+    const sizes = [0, 1, 127, 128, 300, 16_383, 16_384, 70_000];
+    for (const size of sizes) body.push(...record(0, 'z'.repeat(size), size % 2 === 0 ? 0 : undefined));
+    const records = deaggregate(sdk(frame(new Uint8Array(body))), { strict: true });
+    expect(records.map((r) => r.data.length)).toEqual(sizes);
+    expect(records.map((r) => r.explicitHashKey)).toEqual(sizes.map((s) => (s % 2 === 0 ? '7' : undefined)));
+    // Indexes outside the table, of 2 to 5 varint bytes (5 is past the layout path): rejected as before.
+    for (const index of [200, 2 ** 21, 2 ** 28]) {
+      const bad = frame(new Uint8Array([...lengthDelimited(1, 'pk'), ...record(index, 'x')]));
+      expect(deaggregate(sdk(bad))[0]?.aggregationError).toBe('decode');
+    }
+  });
+
+  it('decodes aggregates with more records than the kept bounds scratch, before and after smaller ones', () => {
+    const small = frame(new Uint8Array([...lengthDelimited(1, 'k'), ...record(0, 'a'), ...record(0, 'b')]));
+    const count = 100_000;
+    const body: number[] = [...lengthDelimited(1, 'k')];
+    const one = record(0, 'x');
+    for (let i = 0; i < count; i++) body.push(...one);
+    const large = frame(new Uint8Array(body));
+    for (const data of [small, large, small, large]) {
+      const records = deaggregate(sdk(data), { strict: true });
+      expect(records.length).toBe(data === large ? count : 2);
+      expect(records.at(-1)?.subSequenceNumber).toBe(records.length - 1);
+      expect(records.every((r) => r.partitionKey === 'k' && r.data.length === 1)).toBe(true);
+    }
+  });
+});
