@@ -276,7 +276,8 @@ describe('lease cleanup', () => {
     const seen = observe([consumer]);
     await consumer.start();
     try {
-      await waitFor(() => seen.deletedAt.size >= 2, 20_000, 'both garbage leases deleted');
+      // Generous: a loaded CI machine runs the sync loop late; the assertions below are what matter.
+      await waitFor(() => seen.deletedAt.size >= 2, 40_000, 'both garbage leases deleted');
       expect([...seen.reasons].sort((a, b) => a.shardId.localeCompare(b.shardId))).toEqual([
         { shardId: 'shardId-000000008888', reason: 'garbage' },
         { shardId: 'shardId-000000009999', reason: 'garbage' },
