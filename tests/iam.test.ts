@@ -6,13 +6,19 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type KinesisClient, MergeShardsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
+import {
+  type KinesisClient,
+  MergeShardsCommand,
+  PutRecordCommand,
+  SplitShardCommand,
+} from '@aws-sdk/client-kinesis';
 import { KinesisConsumer } from '@shardline/consumer';
 import { KinesisProducer } from '@shardline/producer';
 import {
   connectLocalStack,
   createStream,
   listAllShards,
+  startKinesisSimulator,
   uniqueName,
   waitForStreamActive,
 } from '@shardline/testkit';
@@ -121,5 +127,65 @@ describe('least-privilege IAM policies', () => {
 
     expect([...producerOps].sort()).toEqual(policyActions('producer-policy.json'));
     expect([...consumerOps].sort()).toEqual(policyActions('consumer-policy.json'));
+  });
+
+  it('list exactly the operations the consumer calls with enhanced fan-out', async () => {
+    // Fan-out needs HTTP/2, which kinesis-local does not speak: the stream is on the Kinesis simulator.
+    const simulator = await startKinesisSimulator({ fanOut: { consumerActivationMs: 100 } });
+    const streamName = uniqueName('iam-efo');
+    simulator.createStream(streamName, 3);
+    const writer = simulator.createClient();
+    const consumerOps = new Set<string>();
+    const consumerKinesis = simulator.createHttp2Client();
+    const consumerDynamo = stack.createDynamoDBClient();
+    recordOperations(consumerKinesis, 'kinesis', consumerOps);
+    recordOperations(consumerDynamo, 'dynamodb', consumerOps);
+    const applicationName = uniqueName('iam-efo-app');
+    let processed = 0;
+    let leasesDeleted = 0;
+    const consumer = new KinesisConsumer({
+      kinesisClient: consumerKinesis,
+      dynamoDBClient: consumerDynamo,
+      streamName,
+      applicationName,
+      retrieval: { mode: 'fan-out', consumerName: applicationName },
+      initialPosition: 'TRIM_HORIZON',
+      failoverTimeMs: 3_000,
+      parentPollIntervalMs: 100,
+      shardSyncIntervalMs: 500,
+      processor: async (records) => {
+        processed += records.length;
+      },
+    });
+    consumer.on('leaseDeleted', () => {
+      leasesDeleted++;
+    });
+    const put = async (from: number): Promise<void> => {
+      for (let i = 0; i < 30; i++) {
+        await writer.send(
+          new PutRecordCommand({
+            StreamName: streamName,
+            PartitionKey: `k${from + i}`,
+            Data: new Uint8Array(1),
+          }),
+        );
+      }
+    };
+    await consumer.start();
+    try {
+      await put(0);
+      // Resharding and lease cleanup, as above: the same lease-table actions are needed.
+      const [first, second, third] = simulator.shards(streamName).map((s) => s.shardId);
+      simulator.splitShard(streamName, first ?? '');
+      simulator.mergeShards(streamName, second ?? '', third ?? '');
+      await put(30);
+      await until(() => processed >= 60, 30_000);
+      await until(() => leasesDeleted > 0, 30_000);
+    } finally {
+      await consumer.stop({ timeoutMs: 10_000 });
+      consumerDynamo.destroy();
+      await simulator.stop();
+    }
+    expect([...consumerOps].sort()).toEqual(policyActions('consumer-fan-out-policy.json'));
   });
 });

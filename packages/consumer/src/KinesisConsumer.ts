@@ -8,8 +8,7 @@ import { ShardConsumer } from './lifecycle/ShardConsumer.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { type KinesisConsumerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { processorSource, type RecordProcessor } from './processor.js';
-import { GET_RECORDS_LIMITS } from './retrieval/limits.js';
-import { PollingFetcher } from './retrieval/PollingFetcher.js';
+import { RecordSources } from './retrieval/RecordSources.js';
 
 /** Options of {@link KinesisConsumer.stop}. */
 export interface StopOptions {
@@ -43,6 +42,9 @@ export class KinesisConsumer {
   readonly #leases: LeaseCoordinator;
   readonly #processorFor: (shardId: string) => RecordProcessor;
   readonly #consumers = new Map<string, { readonly consumer: ShardConsumer; done: Promise<void> }>();
+  readonly #sources: RecordSources;
+  /** Aborted by stop(): ends a fan-out registration still waiting. */
+  readonly #starting = new AbortController();
   #startPromise: Promise<void> | undefined;
   #stopPromise: Promise<void> | undefined;
 
@@ -56,6 +58,7 @@ export class KinesisConsumer {
         : o.stream.StreamARN.slice(o.stream.StreamARN.lastIndexOf('/') + 1);
     this.applicationName = o.applicationName;
     this.#processorFor = processorSource(this.#options.processor);
+    this.#sources = new RecordSources({ options: o, events: this.#events, counters: this.#counters });
     this.#leases = new LeaseCoordinator({
       options: this.#options,
       events: this.#events,
@@ -81,7 +84,9 @@ export class KinesisConsumer {
    * take and sync loops in the background. Rejects with a `StreamError` (code `STREAM`) or a `LeaseTableError`
    * (code `LEASE_TABLE`) naming the AWS error when the stream or the table cannot be used; `retriable` says
    * whether calling `start()` again can help (throttling, network) or not (permissions, a missing stream,
-   * missing credentials or region). The stream is checked before the table is created.
+   * missing credentials or region). The stream is checked before the table is created. With fan-out by
+   * consumer name it first waits until the stream consumer is ACTIVE (registering it if need be), at most
+   * `retrieval.registrationTimeoutMs`.
    * While starting or started, calling it again returns the same promise.
    */
   start(): Promise<void> {
@@ -98,6 +103,9 @@ export class KinesisConsumer {
   }
 
   async #start(): Promise<void> {
+    // Fan-out: the stream consumer is ACTIVE before this worker joins (heartbeat, leases), so no shard waits
+    // on it and the others do not count a worker that cannot read yet.
+    await this.#sources.prepare(this.#starting.signal);
     await this.#leases.start();
     // stop() waits for a start in progress only up to its timeout: a start finishing later starts nothing.
     if (this.#leases.takingStopped) return;
@@ -118,6 +126,7 @@ export class KinesisConsumer {
   }
 
   async #stop(timeoutMs: number, releaseTimeoutMs: number): Promise<void> {
+    this.#starting.abort();
     const timeout = new AbortController();
     const deadline = sleep(timeoutMs, timeout.signal);
     await Promise.race([this.#startPromise?.catch(() => undefined), deadline]);
@@ -221,23 +230,7 @@ export class KinesisConsumer {
       events: this.#events,
       counters: this.#counters,
       hashKeyRange: this.#leases.hashRangeOf(lease),
-      createFetcher: ({ shardId, start }) =>
-        new PollingFetcher({
-          kinesis: o.kinesisClient,
-          stream: o.stream,
-          shardId,
-          start,
-          maxRecords: o.maxRecords,
-          idleTimeBetweenReadsMs: o.idleTimeBetweenReadsMs,
-          maxPrefetchBatches: o.maxPrefetchBatches,
-          maxPrefetchBytes: o.maxPrefetchBytes,
-          ...GET_RECORDS_LIMITS,
-          now: () => performance.now(),
-          onError: (error) => this.#events.emit('error', { operation: 'getRecords', error, shardId }),
-          onThrottled: () => {
-            this.#counters.getRecordsThrottles++;
-          },
-        }),
+      createRecordSource: (source) => this.#sources.create(source),
       onChildShards: (shardId, children) => this.#leases.createChildLeases(shardId, children),
     });
     const entry = { consumer, done: Promise.resolve() };
@@ -274,7 +267,7 @@ export class KinesisConsumer {
       void this.#leases.release(shardId);
       return;
     }
-    entry.consumer.requestShutdown();
+    entry.consumer.requestHandoff();
     const timer = setTimeout(() => {
       if (this.#leases.renewer.isHandingOff(shardId)) void this.#leases.release(shardId);
     }, this.#options.handoffTimeoutMs);

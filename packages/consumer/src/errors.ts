@@ -14,7 +14,8 @@ export type ConsumerErrorCode =
   | 'LEASE_TABLE'
   | 'FETCH_FAILED'
   | 'STREAM'
-  | 'STOPPED';
+  | 'STOPPED'
+  | 'INTERNAL';
 
 /** Base class: every error has a stable `code`, says whether retrying can help, and keeps its `cause`. */
 export class ConsumerError extends Error {
@@ -180,14 +181,19 @@ export class LeaseTableError extends ConsumerError {
   }
 }
 
-/** A Kinesis control-plane call on the stream (ListShards) failed; `retriable` as for {@link LeaseTableError}. */
+/**
+ * A Kinesis control-plane call on the stream (ListShards; with fan-out, DescribeStreamSummary and the stream
+ * consumer's registration) failed; `retriable` as for {@link LeaseTableError}, and always when a named stream
+ * consumer did not become ACTIVE in time.
+ */
 export class StreamError extends ConsumerError {
   readonly awsErrorName: string | undefined;
-  constructor(message: string, cause: unknown) {
-    super('STREAM', withCause(message, cause), {
-      retriable: cause !== undefined && isRetriableAwsError(cause),
-      cause,
-    });
+  constructor(
+    message: string,
+    cause: unknown,
+    retriable = cause !== undefined && isRetriableAwsError(cause),
+  ) {
+    super('STREAM', withCause(message, cause), { retriable, cause });
     this.awsErrorName = awsErrorName(cause);
   }
 }
@@ -253,7 +259,7 @@ const PERMANENT_NAMES = new Set([
 /**
  * Whether an AWS call that failed this way is worth retrying: the one classifier of this package, used by
  * every retry loop. Throttling, 5xx, timeouts and network failures are retriable (the SDK's own
- * classification, `@smithy/core/retry`); permission, KMS, validation and not-found errors, missing credentials
+ * classification, `@smithy/core/retry`), and so is ResourceInUse (a busy resource); permission, KMS, validation and not-found errors, missing credentials
  * and a missing region are not, nor is any other client fault (4xx). Anything else (not an AWS error at all)
  * counts as retriable, so a background loop keeps trying at its bounded pace.
  */
@@ -262,6 +268,9 @@ export function isRetriableAwsError(error: unknown): boolean {
   const e = error as SdkErrorLike;
   const name = errorName(error);
   if (PERMANENT_NAMES.has(name)) return false;
+  // A busy resource (a subscription to the shard younger than 5 s, a stream consumer not ACTIVE yet, a table
+  // being created) frees itself: the caller waits and tries again.
+  if (name === 'ResourceInUseException') return true;
   if (name.startsWith('KMS')) return name === 'KMSThrottlingException';
   if (e instanceof Error && /region is missing|could not load credentials/i.test(e.message)) return false;
   if (isThrottlingError(e) || isTransientError(e) || isServerError(e)) return true;

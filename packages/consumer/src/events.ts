@@ -75,7 +75,8 @@ export interface ConsumerEvents {
   /** User records dropped because their hash key is outside the shard's range (after a reshard). */
   recordsOutOfRange: { shardId: string; count: number; delivered: boolean };
   /**
-   * A background operation failed and will be retried (renew, take, sync, fetch, release; `checkpoint` when
+   * A background operation failed and will be retried (renew, take, sync, fetch (`getRecords`, or with fan-out
+   * `subscribeToShard` and `registerStreamConsumer`), release; `checkpoint` when
    * the checkpoint past a dead-lettered or skipped record failed: the next checkpoint covers it).
    */
   error: { operation: string; error: unknown; shardId?: string };

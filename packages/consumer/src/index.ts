@@ -37,4 +37,9 @@ export type {
   ShardEndedInput,
   ShutdownRequestedInput,
 } from './processor.js';
+export type {
+  FanOutRetrievalOptions,
+  PollingRetrievalOptions,
+  RetrievalOptions,
+} from './retrieval/RetrievalOptions.js';
 export type { ExtendedSequenceNumber, InitialPosition, Logger, ShardConsumerState } from './types.js';

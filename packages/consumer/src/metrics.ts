@@ -4,7 +4,7 @@ import type { ShardConsumerState } from './types.js';
 export interface ShardMetrics {
   shardId: string;
   state: ShardConsumerState;
-  /** From the latest GetRecords response; `undefined` before the first one. */
+  /** From the latest GetRecords response or fan-out event (idle ones too); `undefined` before the first one. */
   millisBehindLatest: number | undefined;
   recordsProcessed: number;
   /** User records outside this shard's hash range seen by this worker (delivered or dropped). */

@@ -4,7 +4,13 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ConfigurationError } from './errors.js';
 import type { DeadLetterHandler, Processor } from './processor.js';
+import {
+  type ResolvedRetrieval,
+  type RetrievalOptions,
+  resolveRetrieval,
+} from './retrieval/RetrievalOptions.js';
 import type { InitialPosition, Logger } from './types.js';
+import { describe, int } from './validate.js';
 
 /**
  * Retry of records whose processor call threw. Every failed call is followed by a backoff of
@@ -103,6 +109,15 @@ export interface KinesisConsumerOptions {
    * @defaultValue `30_000` (the KCL 3.x default)
    */
   handoffTimeoutMs?: number | undefined;
+  /**
+   * How records are read: `{ mode: 'polling' }` (GetRecords, shared 2 MiB/s and 5 calls/s per shard) or
+   * `{ mode: 'fan-out', consumerName }` / `{ mode: 'fan-out', consumerArn }` (enhanced fan-out: SubscribeToShard
+   * over HTTP/2, 2 MiB/s per shard for this application alone; billed per consumer-shard hour and per GB).
+   * Fan-out needs the Kinesis client's default HTTP/2 handler. See {@link RetrievalOptions} and the README.
+   * The prefetch bounds (`maxPrefetchBatches`, `maxPrefetchBytes`) apply to both modes.
+   * @defaultValue `{ mode: 'polling' }`
+   */
+  retrieval?: RetrievalOptions | undefined;
   /** GetRecords `Limit` (1..10,000). @defaultValue `10_000` */
   maxRecords?: number | undefined;
   /** Wait between GetRecords calls once a shard is caught up (Kinesis allows 5 calls/s per shard). @defaultValue `1_000` */
@@ -164,6 +179,7 @@ export interface ResolvedOptions {
   maxLeasesForWorker: number;
   maxLeasesToStealAtOnce: number;
   handoffTimeoutMs: number;
+  retrieval: ResolvedRetrieval;
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
   maxPrefetchBatches: number;
@@ -309,6 +325,7 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     ),
     maxLeasesToStealAtOnce: int('maxLeasesToStealAtOnce', options.maxLeasesToStealAtOnce, 1, 0, 10_000),
     handoffTimeoutMs: int('handoffTimeoutMs', options.handoffTimeoutMs, 30_000, 0, 3_600_000),
+    retrieval: resolveRetrieval(options.retrieval, options.kinesisClient),
     maxRecords: int('maxRecords', options.maxRecords, 10_000, 1, 10_000),
     idleTimeBetweenReadsMs: int('idleTimeBetweenReadsMs', options.idleTimeBetweenReadsMs, 1_000, 0, 600_000),
     maxPrefetchBatches: int('maxPrefetchBatches', options.maxPrefetchBatches, 3, 1, 100),
@@ -324,27 +341,4 @@ export function resolveOptions(options: KinesisConsumerOptions): ResolvedOptions
     outOfRangeRecords,
     logger: options.logger ?? {},
   };
-}
-
-function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigurationError(`${name} must be an integer in ${min}..${max} (got ${describe(value)})`);
-  }
-  return value;
-}
-
-/** A value as a configuration error names it: short, and never a client's or processor's internals. */
-function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return 'a function';
-  if (value instanceof Date)
-    return `Date ${Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()}`;
-  if (typeof value === 'object')
-    return value === null
-      ? 'null'
-      : `an object with keys ${Object.keys(value).slice(0, 5).join(', ') || '(none)'}`;
-  if (typeof value === 'bigint') return `${value}n`;
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -1,3 +1,6 @@
+/** A stream as Kinesis calls take it: by name or by ARN. */
+export type StreamRef = { StreamName: string } | { StreamARN: string };
+
 /** Where a shard without a checkpoint starts. */
 export type InitialPosition = 'TRIM_HORIZON' | 'LATEST' | { timestamp: Date };
 
@@ -44,11 +47,5 @@ export interface Logger {
   error?(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** States a shard consumer goes through (see the README's lifecycle section). */
-export type ShardConsumerState =
-  | 'waiting-on-parents'
-  | 'initializing'
-  | 'processing'
-  | 'shard-ended'
-  | 'shutting-down'
-  | 'done';
+/** States a shard consumer goes through (documented with their transitions in lifecycle/ConsumerStates.ts). */
+export type { ShardConsumerState } from './lifecycle/ConsumerStates.js';

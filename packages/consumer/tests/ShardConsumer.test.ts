@@ -6,11 +6,11 @@ import { LeaseRenewer } from '../src/leases/LeaseRenewer.js';
 import { ShardConsumer } from '../src/lifecycle/ShardConsumer.js';
 import { Counters } from '../src/metrics.js';
 import { resolveOptions } from '../src/options.js';
-import type { FetchedBatch, PollingFetcher } from '../src/retrieval/PollingFetcher.js';
+import type { FetchedBatch, ShardRecordSource } from '../src/retrieval/ShardRecordSource.js';
 import { InMemoryLeaseStore } from './fixtures/InMemoryLeaseStore.js';
 
 /** A fetcher handing out fixed batches, then waiting until stopped. */
-function fakeFetcher(batches: FetchedBatch[]): PollingFetcher {
+function fakeFetcher(batches: FetchedBatch[]): ShardRecordSource {
   let wake: (() => void) | undefined;
   let stopped = false;
   const fetcher = {
@@ -30,7 +30,7 @@ function fakeFetcher(batches: FetchedBatch[]): PollingFetcher {
       return undefined;
     },
   };
-  return fetcher as unknown as PollingFetcher;
+  return fetcher;
 }
 
 function batch(sequenceNumbers: string[], shardEnded = false): FetchedBatch {
@@ -78,7 +78,7 @@ async function run(processor: RecordProcessor, batches: FetchedBatch[]) {
     events,
     counters: new Counters(),
     hashKeyRange: undefined,
-    createFetcher: () => fakeFetcher(batches),
+    createRecordSource: () => fakeFetcher(batches),
     onChildShards: async () => {},
   });
   // stop() arrives while the processor's failure is being handled (as during its backoff).

@@ -5,12 +5,13 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { StreamError } from '../errors.js';
+import type { StreamRef } from '../types.js';
 import type { Lease, NewLease } from './Lease.js';
 import type { LeaseStore } from './LeaseStore.js';
 import { ancestorsOf, parentLinks } from './lineage.js';
 
 /** How the stream is addressed in Kinesis calls: by name or by ARN. */
-export type StreamRef = { StreamName: string } | { StreamARN: string };
+export type { StreamRef };
 
 /** Options for {@link ShardSyncer}. */
 export interface ShardSyncerOptions {

@@ -9,15 +9,11 @@ import type { LeaseStore } from '../leases/LeaseStore.js';
 import type { Counters, FailingRecord } from '../metrics.js';
 import type { ResolvedOptions } from '../options.js';
 import type { RecordProcessor } from '../processor.js';
-import type { PollingFetcher, PollingFetcherOptions, StartingPosition } from '../retrieval/PollingFetcher.js';
-import {
-  compareExtended,
-  type ExtendedSequenceNumber,
-  isSequenceNumber,
-  type ShardConsumerState,
-} from '../types.js';
+import type { ShardRecordSource, StartingPosition } from '../retrieval/ShardRecordSource.js';
+import { compareExtended, type ExtendedSequenceNumber, isSequenceNumber } from '../types.js';
 import { BatchRunner } from './BatchRunner.js';
 import { ShardCheckpointer } from './Checkpointer.js';
+import { ConsumerStates, type ShardConsumerState } from './ConsumerStates.js';
 import { Deaggregator } from './Deaggregator.js';
 
 /** How a shard consumer ended; the coordinator releases the lease for every outcome but `lease-lost`. */
@@ -33,7 +29,11 @@ export interface ShardConsumerDeps {
   events: TypedEvents;
   counters: Counters;
   hashKeyRange: HashKeyRange | undefined;
-  createFetcher(options: Pick<PollingFetcherOptions, 'shardId' | 'start'>): PollingFetcher;
+  /**
+   * The record source of the shard, polling or fan-out: the shard consumer treats both alike (the choice is
+   * the worker's, from the `retrieval` option).
+   */
+  createRecordSource(options: { shardId: string; start: StartingPosition }): ShardRecordSource;
   /** Creates the child leases found at shard end (parents' leases permitting) and records childShardIds. */
   onChildShards(shardId: string, children: readonly ChildShard[]): Promise<void>;
 }
@@ -42,26 +42,30 @@ export interface ShardConsumerDeps {
 const SHARD_END_WRITE_ATTEMPTS = 5;
 
 /**
- * Drives one leased shard: waiting-on-parents -> initializing -> processing -> shard-ended | shutting-down.
- * Calls into the processor never overlap for one shard.
+ * Drives one leased shard through the states of {@link ConsumerStates} (waiting-on-parents -> initializing ->
+ * processing -> shard-ended | handing-off | shutting-down -> done). Calls into the processor never overlap
+ * for one shard.
  */
 export class ShardConsumer {
   readonly shardId: string;
-  state: ShardConsumerState = 'waiting-on-parents';
   recordsProcessed = 0;
   bytesProcessed = 0;
   readonly #deps: ShardConsumerDeps;
   readonly #deaggregator: Deaggregator;
   readonly #abort = new AbortController();
-  #fetcher: PollingFetcher | undefined;
+  readonly #states: ConsumerStates;
+  #source: ShardRecordSource | undefined;
   #checkpointer: ShardCheckpointer | undefined;
   #runner: BatchRunner | undefined;
   #leaseLost = false;
   #shutdownRequested = false;
+  /** The stop is a graceful handoff to another worker rather than `stop()`. */
+  #handoff = false;
 
   constructor(deps: ShardConsumerDeps) {
     this.#deps = deps;
     this.shardId = deps.lease.leaseKey;
+    this.#states = new ConsumerStates(this.shardId);
     this.#deaggregator = new Deaggregator({
       hashKeyRange: deps.hashKeyRange,
       verifyChecksum: deps.options.verifyChecksum,
@@ -79,8 +83,12 @@ export class ShardConsumer {
     return this.#deaggregator.outOfRange;
   }
 
+  get state(): ShardConsumerState {
+    return this.#states.current;
+  }
+
   get millisBehindLatest(): number | undefined {
-    return this.#fetcher?.millisBehindLatest;
+    return this.#source?.millisBehindLatest;
   }
 
   get lastCheckpoint(): string {
@@ -103,6 +111,12 @@ export class ShardConsumer {
     this.#interrupt();
   }
 
+  /** Another worker asked for the lease: as `requestShutdown`, reported as `handing-off`. */
+  requestHandoff(): void {
+    this.#handoff = true;
+    this.requestShutdown();
+  }
+
   /** The renewer dropped the lease: stop, fence checkpoints, then `leaseLost`. */
   leaseLost(): void {
     this.#leaseLost = true;
@@ -114,10 +128,10 @@ export class ShardConsumer {
     try {
       return await this.#run();
     } finally {
-      this.state = 'done';
+      this.#states.moveTo('done');
       this.#runner?.close();
       this.#checkpointer?.close();
-      await this.#fetcher?.stop();
+      await this.#source?.stop();
     }
   }
 
@@ -127,7 +141,7 @@ export class ShardConsumer {
 
   #interrupt(): void {
     this.#abort.abort();
-    void this.#fetcher?.stop();
+    void this.#source?.stop();
   }
 
   async #run(): Promise<ShardConsumerOutcome> {
@@ -139,7 +153,7 @@ export class ShardConsumer {
     }
     if (this.#stopping()) return this.#finish(false);
 
-    this.state = 'initializing';
+    this.#states.moveTo('initializing');
     const checkpointer = new ShardCheckpointer({
       shardId: this.shardId,
       workerId: options.workerId,
@@ -189,12 +203,13 @@ export class ShardConsumer {
     let skipThrough: ExtendedSequenceNumber | undefined = isSequenceNumber(lease.checkpoint)
       ? { sequenceNumber: lease.checkpoint, subSequenceNumber: lease.checkpointSubSequenceNumber }
       : undefined;
-    this.#fetcher = this.#deps.createFetcher({ shardId: this.shardId, start: this.#startingPosition() });
+    const source = this.#deps.createRecordSource({ shardId: this.shardId, start: this.#startingPosition() });
+    this.#source = source;
     if (this.#stopping()) return this.#finish(true);
-    this.#fetcher.start();
-    this.state = 'processing';
+    source.start();
+    this.#states.moveTo('processing');
     for (;;) {
-      const batch = await this.#fetcher.next();
+      const batch = await source.next();
       // A lease that could not be renewed for failoverTimeMs is given up here, before the next batch, rather
       // than at the next renewal tick (get() reports the loss, which sets #leaseLost).
       this.#deps.renewer.get(this.shardId);
@@ -224,7 +239,7 @@ export class ShardConsumer {
       if (initialized) await this.#safely(() => this.#deps.processor.leaseLost?.({ shardId: this.shardId }));
       return 'lease-lost';
     }
-    this.state = 'shutting-down';
+    this.#states.moveTo(this.#handoff ? 'handing-off' : 'shutting-down');
     const checkpointer = this.#checkpointer;
     if (initialized && checkpointer) {
       await this.#safely(() =>
@@ -235,7 +250,7 @@ export class ShardConsumer {
   }
 
   async #shardEnded(checkpointer: ShardCheckpointer, children: ChildShard[]): Promise<ShardConsumerOutcome> {
-    this.state = 'shard-ended';
+    this.#states.moveTo('shard-ended');
     const childShardIds = children.map((child) => child.ShardId ?? '').filter((id) => id !== '');
     // Child leases first, so that SHARD_END is never written for a shard whose children nobody will read.
     // If this keeps failing the periodic shard sync creates them.

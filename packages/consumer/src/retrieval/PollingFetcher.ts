@@ -1,6 +1,4 @@
 import {
-  type _Record,
-  type ChildShard,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type GetShardIteratorCommandInput,
@@ -8,27 +6,15 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay, sleep } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
-import type { StreamRef } from '../leases/ShardSyncer.js';
+import type { StreamRef } from '../types.js';
+import {
+  bytesOf,
+  type FetchedBatch,
+  type ShardRecordSource,
+  type StartingPosition,
+} from './ShardRecordSource.js';
 
-/** Where to start reading a shard. */
-export type StartingPosition =
-  | { type: 'TRIM_HORIZON' }
-  | { type: 'LATEST' }
-  | { type: 'AT_TIMESTAMP'; timestamp: Date }
-  | { type: 'AT_SEQUENCE_NUMBER'; sequenceNumber: string }
-  | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string };
-
-/** One GetRecords result as handed to the shard consumer. */
-export interface FetchedBatch {
-  records: _Record[];
-  millisBehindLatest: number | undefined;
-  /** True on the last batch of a closed shard (no next iterator). */
-  shardEnded: boolean;
-  /** Children of the shard, present on the last batch of a closed shard. */
-  childShards: ChildShard[];
-  /** Sum of the records' data sizes. */
-  bytes: number;
-}
+export type { FetchedBatch, StartingPosition } from './ShardRecordSource.js';
 
 /** Options for {@link PollingFetcher}. */
 export interface PollingFetcherOptions {
@@ -64,7 +50,7 @@ const RESET_ITERATOR_AFTER_FAILURES = 3;
  * `maxPrefetchBytes` (plus one batch). Every failure is retried with backoff; an expired iterator is replaced
  * by one positioned after the last record fetched.
  */
-export class PollingFetcher {
+export class PollingFetcher implements ShardRecordSource {
   readonly #options: PollingFetcherOptions;
   readonly #queue: FetchedBatch[] = [];
   readonly #abort = new AbortController();
@@ -151,8 +137,7 @@ export class PollingFetcher {
         if (last?.SequenceNumber) this.#lastSequenceNumber = last.SequenceNumber;
         const shardEnded = iterator === undefined;
         if (records.length > 0 || shardEnded) {
-          let bytes = 0;
-          for (const record of records) bytes += record.Data?.byteLength ?? 0;
+          const bytes = bytesOf(records);
           this.#queue.push({
             records,
             millisBehindLatest: response.MillisBehindLatest,
