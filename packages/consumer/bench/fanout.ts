@@ -151,6 +151,7 @@ function pollPace(t: PollTrace): {
   rate: number;
   spanMs: number;
   lostMs: number;
+  idealMs: number;
   calls: number;
   throttled: number;
 } {
@@ -158,10 +159,12 @@ function pollPace(t: PollTrace): {
   while (last > 0 && t.bytes[last] === 0) last--;
   let bytes = 0;
   let lostMs = 0;
+  let idealMs = 0;
   for (let i = 0; i < last; i++) {
     const b = t.bytes[i] ?? 0;
     bytes += b;
     const ideal = Math.max((b * 1000) / READ_LIMIT, 200);
+    idealMs += ideal;
     lostMs += Math.max(0, (t.at[i + 1] ?? 0) - (t.at[i] ?? 0) - ideal);
   }
   const first = t.at[0] ?? 0;
@@ -171,6 +174,7 @@ function pollPace(t: PollTrace): {
     rate: spanMs > 0 ? (bytes * 1000) / spanMs : 0,
     spanMs,
     lostMs,
+    idealMs,
     calls: last + 1,
     throttled: t.throttled.filter((at) => at >= first && at <= end).length,
   };
@@ -186,12 +190,16 @@ const appRate = (report: WorkerReport, mode: 'polling' | 'fan-out'): number => {
       : Object.values(report.shards).map(shardRate);
   return rates.reduce((sum, rate) => sum + rate, 0) / Math.max(1, rates.length);
 };
-/** Per shard: share of the limit, answers, refusals, time lost against the limit. */
+/**
+ * Per shard: share of the limit, answers, refusals, time lost against the limit, and the pace: the time the
+ * answers' bytes cost at 2 MiB/s over the time taken (the simulator's byte budget keeps up to 1 s of credit,
+ * so a late call loses less than that there; on a service without credit the pace is the share).
+ */
 const pollDetail = (report: WorkerReport): string =>
   Object.values(report.polls)
     .map((t) => {
       const pace = pollPace(t);
-      return `${pct(pace.rate / READ_LIMIT)} (${pace.calls} answers, ${pace.throttled} refused, ${fmt(pace.lostMs / 1000)} of ${fmt(pace.spanMs / 1000)} s lost)`;
+      return `${pct(pace.rate / READ_LIMIT)} (${pace.calls} answers, ${pace.throttled} refused, ${fmt(pace.lostMs / 1000)} of ${fmt(pace.spanMs / 1000)} s lost, paced at ${pct(pace.idealMs / Math.max(1, pace.spanMs))})`;
     })
     .join(', ');
 const cpuPerRecord = (report: WorkerReport): number => report.busyCpuMicros / Math.max(1, report.busyRecords);
