@@ -1,8 +1,8 @@
 // `pnpm bench consumer`: failover after SIGKILL, joining a fleet, lease-table writes per lease, lease-table
-// cost of a 1,000-shard fleet beside the Java KCL 2.x's, duplicates while workers join and leave, and
-// de-aggregate-and-dispatch throughput. Runs against the local stack (Kinesis emulator + dynalite) except the
-// throughput and cost figures, which use an in-memory Kinesis source (the emulator does ~1 MB/s and cannot
-// hold 1,000 shards cheaply).
+// cost of a 1,000-shard fleet beside the Java KCL 2.x's, duplicates while workers join and leave,
+// de-aggregate-and-dispatch throughput, and fan-out against polling (fanout.ts, on the Kinesis simulator).
+// Runs against the local stack (Kinesis emulator + dynalite) except the throughput and cost figures, which use
+// an in-memory Kinesis source (the emulator does ~1 MB/s and cannot hold 1,000 shards cheaply).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { RecordAggregator } from '@shardline/aggregation';
 import { createStream, type LocalStack, startLocalStack, uniqueName } from '@shardline/testkit';
 import { KinesisConsumer } from '../src/index.js';
 import { scanUnits, snapshotTally, type Tally, tallyCapacity, tallySince } from './capacity.js';
+import { fanOutBenches } from './fanout.js';
 import type { FleetResult } from './fleet.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -557,9 +558,10 @@ async function throughput(stack: LocalStack, seconds: number): Promise<void> {
   ]);
 }
 
-// CONSUMER_BENCH=throughput,writes,join,cost,failover,duplicates runs a subset.
+// CONSUMER_BENCH=throughput,writes,join,cost,failover,duplicates,fanout runs a subset ('fanout' is
+// fanout-latency,fanout-catchup,fanout-apps; sizes in fanout.ts).
 const only = new Set(
-  (process.env.CONSUMER_BENCH ?? 'throughput,writes,join,cost,failover,duplicates').split(','),
+  (process.env.CONSUMER_BENCH ?? 'throughput,writes,join,cost,failover,duplicates,fanout').split(','),
 );
 const stack = await startLocalStack();
 try {
@@ -572,6 +574,7 @@ try {
     await failover(stack, 10_000, 4);
   }
   if (only.has('duplicates')) await duplicates(stack, 5_000);
+  if ([...only].some((name) => name.startsWith('fanout'))) await fanOutBenches(stack, only, rows, notes);
 } finally {
   await stack.stop();
 }
