@@ -102,21 +102,24 @@ describe('FanOutSubscriber', () => {
     expect(subscriptions).toHaveLength(1);
   });
 
-  it('stops reading the event stream while the queue is full (flow control), and goes on when drained', async () => {
+  it('merges the events that queue while the processor is busy into one batch, in order, and reads on', async () => {
     let subscription: FakeSubscription | undefined;
     const { source } = subscriber(
       (s) => {
         subscription = s;
         for (let i = 1; i <= 20; i++)
-          s.push({ Records: [record(String(i), 100)], ContinuationSequenceNumber: String(i) });
+          s.push({ Records: [record(String(i), 100)], ContinuationSequenceNumber: String(i), MillisBehindLatest: i });
+        s.push({ Records: [record('21', 100)], ChildShards: [] }); // shard end: stays its own batch
       },
       { maxPrefetchBatches: 3 },
     );
-    await waitFor(() => (subscription?.pulls ?? 0) >= 3, 5_000, 'prefetch filled');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(subscription?.pulls).toBe(3); // the 3 queued events; no read while the queue is full
-    const batches = await take(source, 20);
-    expect(sequences(batches)).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+    await waitFor(() => (subscription?.pulls ?? 0) >= 21, 5_000, 'every event read');
+    const batches = await take(source, 2);
+    expect(batches.map((b) => b.records.length)).toEqual([20, 1]);
+    expect(batches.map((b) => b.shardEnded)).toEqual([false, true]);
+    expect(batches[0]?.bytes).toBe(2_000);
+    expect(batches[0]?.millisBehindLatest).toBe(20); // the latest event's
+    expect(sequences(batches)).toEqual(Array.from({ length: 21 }, (_, i) => String(i + 1)));
   });
 
   it('bounds the queue by bytes as well', async () => {

@@ -46,6 +46,10 @@ type Outcome = 'expired' | 'shard-ended' | 'stopped';
  * reported and retried with backoff (the longest at once when not retriable, at least `resourceInUseWaitMs`
  * after ResourceInUse); nothing is thrown.
  */
+/** Records and bytes one merged batch may hold: what one GetRecords call returns at most. */
+const MAX_MERGED_RECORDS = 10_000;
+const MAX_MERGED_BYTES = 10 * 1024 * 1024;
+
 export class FanOutSubscriber implements ShardRecordSource {
   readonly #options: FanOutSubscriberOptions;
   readonly #queue: FetchedBatch[] = [];
@@ -181,6 +185,25 @@ export class FanOutSubscriber implements ShardRecordSource {
     if (event.ContinuationSequenceNumber) this.#continuation = event.ContinuationSequenceNumber;
     if (records.length > 0 || shardEnded) {
       const bytes = bytesOf(records);
+      // Events arrive about every 50 ms per shard, each a batch of its own. While the processor is busy (a
+      // checkpoint write per batch takes longer than that), events still queued are merged into one batch, so
+      // the processor and its checkpoints keep pace instead of falling behind one event at a time. A batch
+      // holds at most what one GetRecords call could return; the shard-end event always stays its own batch.
+      const tail = this.#queue.at(-1);
+      if (
+        tail !== undefined &&
+        !shardEnded &&
+        !tail.shardEnded &&
+        tail.records.length + records.length <= MAX_MERGED_RECORDS &&
+        tail.bytes + bytes <= MAX_MERGED_BYTES
+      ) {
+        for (const record of records) tail.records.push(record);
+        tail.bytes += bytes;
+        tail.millisBehindLatest = event.MillisBehindLatest ?? tail.millisBehindLatest;
+        this.#queuedBytes += bytes;
+        this.#wakeConsumer?.();
+        return false;
+      }
       this.#queue.push({
         records,
         millisBehindLatest: event.MillisBehindLatest,
