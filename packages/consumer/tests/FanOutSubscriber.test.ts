@@ -108,7 +108,11 @@ describe('FanOutSubscriber', () => {
       (s) => {
         subscription = s;
         for (let i = 1; i <= 20; i++)
-          s.push({ Records: [record(String(i), 100)], ContinuationSequenceNumber: String(i), MillisBehindLatest: i });
+          s.push({
+            Records: [record(String(i), 100)],
+            ContinuationSequenceNumber: String(i),
+            MillisBehindLatest: i,
+          });
         s.push({ Records: [record('21', 100)], ChildShards: [] }); // shard end: stays its own batch
       },
       { maxPrefetchBatches: 3 },
