@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay, sleep } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
+import { PrefetchQueue } from './PrefetchQueue.js';
 import {
   bytesOf,
   type FetchedBatch,
@@ -46,57 +47,35 @@ type Outcome = 'expired' | 'shard-ended' | 'stopped';
  * reported and retried with backoff (the longest at once when not retriable, at least `resourceInUseWaitMs`
  * after ResourceInUse); nothing is thrown.
  */
-/** Records and bytes one merged batch may hold: what one GetRecords call returns at most. */
-const MAX_MERGED_RECORDS = 10_000;
-const MAX_MERGED_BYTES = 10 * 1024 * 1024;
-
 export class FanOutSubscriber implements ShardRecordSource {
   readonly #options: FanOutSubscriberOptions;
-  readonly #queue: FetchedBatch[] = [];
   readonly #abort = new AbortController();
-  #queuedBytes = 0;
+  readonly #queue: PrefetchQueue;
   /** Where the next subscription starts: after the last event received. */
   #continuation: string | undefined;
-  #finished = false;
   #running: Promise<void> | undefined;
-  #wakeConsumer: (() => void) | undefined;
-  #wakeReader: (() => void) | undefined;
   /** Latest MillisBehindLatest, from every event (idle ones too, about every 5 s). */
   millisBehindLatest: number | undefined;
 
   constructor(options: FanOutSubscriberOptions) {
     this.#options = options;
+    this.#queue = new PrefetchQueue(
+      { maxBatches: options.maxPrefetchBatches, maxBytes: options.maxPrefetchBytes },
+      this.#abort.signal,
+    );
   }
 
   start(): void {
-    this.#running ??= this.#run().finally(() => {
-      this.#finished = true;
-      this.#wakeConsumer?.();
-    });
+    this.#running ??= this.#run().finally(() => this.#queue.finish());
   }
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    this.#wakeReader?.();
-    this.#wakeConsumer?.();
     await this.#running;
   }
 
-  async next(): Promise<FetchedBatch | undefined> {
-    for (;;) {
-      if (this.#abort.signal.aborted) return undefined; // stopped: buffered batches are dropped
-      const batch = this.#queue.shift();
-      if (batch) {
-        this.#queuedBytes -= batch.bytes;
-        this.#wakeReader?.();
-        return batch;
-      }
-      if (this.#finished) return undefined;
-      await new Promise<void>((resolve) => {
-        this.#wakeConsumer = resolve;
-      });
-      this.#wakeConsumer = undefined;
-    }
+  next(): Promise<FetchedBatch | undefined> {
+    return this.#queue.take();
   }
 
   async #run(): Promise<void> {
@@ -165,7 +144,7 @@ export class FanOutSubscriber implements ShardRecordSource {
     if (!response.EventStream) throw new Error('SubscribeToShard returned no event stream');
     const events = response.EventStream[Symbol.asyncIterator]();
     for (;;) {
-      if (!(await this.#roomInQueue())) return 'stopped';
+      if (!(await this.#queue.waitForRoom())) return 'stopped';
       const step = await withDeadline(events.next(), o.readTimeoutMs, subscription);
       if (subscription.signal.aborted) return 'stopped';
       if (step.done) return 'expired'; // AWS ends every subscription after 5 minutes, cleanly
@@ -184,50 +163,16 @@ export class FanOutSubscriber implements ShardRecordSource {
     const shardEnded = !event.ContinuationSequenceNumber;
     if (event.ContinuationSequenceNumber) this.#continuation = event.ContinuationSequenceNumber;
     if (records.length > 0 || shardEnded) {
-      const bytes = bytesOf(records);
-      // Events arrive about every 50 ms per shard, each a batch of its own. While the processor is busy (a
-      // checkpoint write per batch takes longer than that), events still queued are merged into one batch, so
-      // the processor and its checkpoints keep pace instead of falling behind one event at a time. A batch
-      // holds at most what one GetRecords call could return; the shard-end event always stays its own batch.
-      const tail = this.#queue.at(-1);
-      if (
-        tail !== undefined &&
-        !shardEnded &&
-        !tail.shardEnded &&
-        tail.records.length + records.length <= MAX_MERGED_RECORDS &&
-        tail.bytes + bytes <= MAX_MERGED_BYTES
-      ) {
-        for (const record of records) tail.records.push(record);
-        tail.bytes += bytes;
-        tail.millisBehindLatest = event.MillisBehindLatest ?? tail.millisBehindLatest;
-        this.#queuedBytes += bytes;
-        this.#wakeConsumer?.();
-        return false;
-      }
-      this.#queue.push({
+      // Events that arrive while the processor is busy merge into one batch (see PrefetchQueue.pushMerging).
+      this.#queue.pushMerging({
         records,
         millisBehindLatest: event.MillisBehindLatest,
         shardEnded,
         childShards: event.ChildShards ?? [],
-        bytes,
+        bytes: bytesOf(records),
       });
-      this.#queuedBytes += bytes;
-      this.#wakeConsumer?.();
     }
     return shardEnded;
-  }
-
-  /** Waits while the queue is full; false once stopped. */
-  async #roomInQueue(): Promise<boolean> {
-    const { maxPrefetchBatches, maxPrefetchBytes } = this.#options;
-    while (this.#queue.length >= maxPrefetchBatches || this.#queuedBytes >= maxPrefetchBytes) {
-      if (this.#abort.signal.aborted) return false;
-      await new Promise<void>((resolve) => {
-        this.#wakeReader = resolve;
-      });
-      this.#wakeReader = undefined;
-    }
-    return !this.#abort.signal.aborted;
   }
 
   #position(): SdkStartingPosition {

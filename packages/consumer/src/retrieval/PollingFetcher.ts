@@ -7,6 +7,7 @@ import {
 import { backoffDelay, sleep } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
 import type { StreamRef } from '../types.js';
+import { PrefetchQueue } from './PrefetchQueue.js';
 import {
   bytesOf,
   type FetchedBatch,
@@ -52,52 +53,34 @@ const RESET_ITERATOR_AFTER_FAILURES = 3;
  */
 export class PollingFetcher implements ShardRecordSource {
   readonly #options: PollingFetcherOptions;
-  readonly #queue: FetchedBatch[] = [];
   readonly #abort = new AbortController();
-  #queuedBytes = 0;
+  readonly #queue: PrefetchQueue;
   #lastSequenceNumber: string | undefined;
-  #finished = false;
   #running: Promise<void> | undefined;
-  #wakeConsumer: (() => void) | undefined;
-  #wakeFetcher: (() => void) | undefined;
   /** Latest MillisBehindLatest reported by Kinesis, including for empty responses. */
   millisBehindLatest: number | undefined;
 
   constructor(options: PollingFetcherOptions) {
     this.#options = options;
+    this.#queue = new PrefetchQueue(
+      { maxBatches: options.maxPrefetchBatches, maxBytes: options.maxPrefetchBytes },
+      this.#abort.signal,
+    );
   }
 
   start(): void {
-    this.#running ??= this.#run().finally(() => {
-      this.#finished = true;
-      this.#wakeConsumer?.();
-    });
+    this.#running ??= this.#run().finally(() => this.#queue.finish());
   }
 
   /** Stops fetching and aborts any call in flight; `next()` then resolves `undefined`. */
   async stop(): Promise<void> {
     this.#abort.abort();
-    this.#wakeFetcher?.();
-    this.#wakeConsumer?.();
     await this.#running;
   }
 
   /** The next batch with records (or the shard-end batch); `undefined` once stopped or fully read. */
-  async next(): Promise<FetchedBatch | undefined> {
-    for (;;) {
-      if (this.#abort.signal.aborted) return undefined; // stopped: buffered batches are dropped
-      const batch = this.#queue.shift();
-      if (batch) {
-        this.#queuedBytes -= batch.bytes;
-        this.#wakeFetcher?.();
-        return batch;
-      }
-      if (this.#finished) return undefined;
-      await new Promise<void>((resolve) => {
-        this.#wakeConsumer = resolve;
-      });
-      this.#wakeConsumer = undefined;
-    }
+  next(): Promise<FetchedBatch | undefined> {
+    return this.#queue.take();
   }
 
   async #run(): Promise<void> {
@@ -109,13 +92,7 @@ export class PollingFetcher implements ShardRecordSource {
     let lastCallAt = Number.NEGATIVE_INFINITY;
     let caughtUp = false;
     while (!signal.aborted) {
-      if (this.#full()) {
-        await new Promise<void>((resolve) => {
-          this.#wakeFetcher = resolve;
-        });
-        this.#wakeFetcher = undefined;
-        continue;
-      }
+      if (!(await this.#queue.waitForRoom())) break;
       try {
         iterator ??= await this.#getIterator();
         // Pacing: never more than 5 calls/s per shard; idle a while once caught up with the tip.
@@ -137,16 +114,13 @@ export class PollingFetcher implements ShardRecordSource {
         if (last?.SequenceNumber) this.#lastSequenceNumber = last.SequenceNumber;
         const shardEnded = iterator === undefined;
         if (records.length > 0 || shardEnded) {
-          const bytes = bytesOf(records);
           this.#queue.push({
             records,
             millisBehindLatest: response.MillisBehindLatest,
             shardEnded,
             childShards: response.ChildShards ?? [],
-            bytes,
+            bytes: bytesOf(records),
           });
-          this.#queuedBytes += bytes;
-          this.#wakeConsumer?.();
         }
         if (shardEnded) return;
         if (this.#options.stopWhenCaughtUp && response.MillisBehindLatest === 0) return;
@@ -187,13 +161,6 @@ export class PollingFetcher implements ShardRecordSource {
   /** Whether a new iterator would start where the current one is (anything but LATEST before the first record). */
   #canReacquireWithoutSkipping(): boolean {
     return this.#lastSequenceNumber !== undefined || this.#options.start.type !== 'LATEST';
-  }
-
-  #full(): boolean {
-    return (
-      this.#queue.length >= this.#options.maxPrefetchBatches ||
-      this.#queuedBytes >= this.#options.maxPrefetchBytes
-    );
   }
 
   #arn(): { StreamARN?: string } {
