@@ -2,7 +2,8 @@ import type { Writable } from 'node:stream';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { fullJitterDelay } from './backoff.js';
-import { type Entry, RequestBuilder } from './Collector.js';
+import { RateLimiter } from './collection/RateLimiter.js';
+import { type Entry, RequestBuilder } from './collection/RequestBuilder.js';
 import {
   BufferFullError,
   type ClassifiedError,
@@ -23,13 +24,17 @@ import {
   requestLimitFor,
   resolveOptions,
 } from './options.js';
-import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './PendingRecord.js';
-import { RateLimiter } from './RateLimiter.js';
-import { collectOutcomes, type PutManyResult, type PutOutcomeCallback, RecordBatch } from './RecordBatch.js';
-import { clientMaxAttempts, Sender } from './Sender.js';
-import { Settlement } from './Settlement.js';
-import type { ShardBuffer } from './ShardBuffer.js';
-import { type RefreshReason, ShardRouter } from './ShardRouter.js';
+import type { ShardBuffer } from './routing/ShardBuffer.js';
+import { type RefreshReason, ShardRouter } from './routing/ShardRouter.js';
+import { clientMaxAttempts, Sender } from './sending/Sender.js';
+import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './settlement/PendingRecord.js';
+import {
+  collectOutcomes,
+  type PutManyResult,
+  type PutOutcomeCallback,
+  RecordBatch,
+} from './settlement/RecordBatch.js';
+import { Settlement } from './settlement/Settlement.js';
 import type { Attempt, FlushResult, ProducerRecord, PutResult, ShardRange } from './types.js';
 import { guardLogger, reportUserCodeError } from './userCode.js';
 import { type ValidRecord, validateRecord } from './validation.js';

@@ -5,9 +5,9 @@ import {
   type PutRecordsResultEntry,
 } from '@aws-sdk/client-kinesis';
 import pRetry from 'p-retry';
-import { type BackoffPolicy, fullJitterDelay } from './backoff.js';
-import type { Entry } from './Collector.js';
-import { type ClassifiedError, classifyError } from './errors.js';
+import { type BackoffPolicy, fullJitterDelay } from '../backoff.js';
+import type { Entry } from '../collection/RequestBuilder.js';
+import { type ClassifiedError, classifyError } from '../errors.js';
 import { sendsAwsJson, serializeNatively } from './putRecordsBody.js';
 
 /** Settings of a `Sender`. */

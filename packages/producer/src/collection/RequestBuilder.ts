@@ -1,8 +1,8 @@
 import { FRAMING_BYTES, isAggregated, RecordAggregator } from '@shardline/aggregation';
-import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES, requestLimitFor } from './options.js';
-import { notBefore, type PendingRecord } from './PendingRecord.js';
+import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES, requestLimitFor } from '../options.js';
+import type { ShardBuffer } from '../routing/ShardBuffer.js';
+import { notBefore, type PendingRecord } from '../settlement/PendingRecord.js';
 import type { ShardLimiter, Take } from './RateLimiter.js';
-import type { ShardBuffer } from './ShardBuffer.js';
 
 // Upper bound of what one user record adds to an aggregate besides its data and partition key: protobuf
 // tags, lengths and table indexes (see the aggregation package's format). Used to close an aggregate

@@ -1,11 +1,11 @@
 import { partitionKeyHash, partitionKeyHashWords } from '@shardline/aggregation';
-import type { Entry } from './Collector.js';
-import type { ClassifiedError } from './errors.js';
-import type { MetricsRecorder } from './metrics.js';
-import { type PendingRecord, retryStateOf } from './PendingRecord.js';
+import type { Entry } from '../collection/RequestBuilder.js';
+import type { ClassifiedError } from '../errors.js';
+import type { MetricsRecorder } from '../metrics.js';
+import { type PendingRecord, retryStateOf } from '../settlement/PendingRecord.js';
+import type { ShardRange } from '../types.js';
 import { ShardBuffer } from './ShardBuffer.js';
 import { type ListingScope, ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
-import type { ShardRange } from './types.js';
 
 // Scratch for the hash key of the record being routed (routing is synchronous, so one suffices).
 const hashWords = new Uint32Array(4);

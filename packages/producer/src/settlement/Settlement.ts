@@ -5,11 +5,11 @@ import {
   type ProducerError,
   ServiceError,
   withLastError,
-} from './errors.js';
-import type { ProducerEvents } from './events.js';
-import type { MetricsRecorder } from './metrics.js';
+} from '../errors.js';
+import type { ProducerEvents } from '../events.js';
+import type { MetricsRecorder } from '../metrics.js';
+import type { FlushResult, PutResult } from '../types.js';
 import { attemptsOf, type PendingRecord } from './PendingRecord.js';
-import type { FlushResult, PutResult } from './types.js';
 import { CapacityWaiters, FlushWaiters } from './Waiters.js';
 
 /** Settings of a `Settlement`. */

@@ -5,10 +5,10 @@ import {
   type ListShardsCommandInput,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { GrowingBackoff } from './backoff.js';
-import { type ClassifiedError, classifyError } from './errors.js';
-import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES } from './options.js';
-import type { ShardRange } from './types.js';
+import { GrowingBackoff } from '../backoff.js';
+import { type ClassifiedError, classifyError } from '../errors.js';
+import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES } from '../options.js';
+import type { ShardRange } from '../types.js';
 
 const MAX_HASH_KEY = (1n << 128n) - 1n;
 // Bounds one listing: 1,000 pages of up to 1,000 shards is far beyond any stream's shard limit.
