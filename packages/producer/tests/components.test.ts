@@ -1,10 +1,10 @@
 import { deaggregate } from '@shardline/aggregation';
 import { describe, expect, it } from 'vitest';
-import { fullJitterDelay, GrowingBackoff } from '../src/backoff.js';
 import { RateLimiter, ShardLimiter } from '../src/collection/RateLimiter.js';
 import { RequestBuilder } from '../src/collection/RequestBuilder.js';
 import { classifyError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
+import { fullJitterDelay, GrowingBackoff } from '../src/retry.js';
 import { ShardBuffer } from '../src/routing/ShardBuffer.js';
 import { ShardMap, ShardMapError } from '../src/routing/ShardMap.js';
 import type { PendingRecord } from '../src/settlement/PendingRecord.js';

@@ -52,8 +52,8 @@ export type FillStop = 'drained' | 'requestFull' | 'rateLimited';
 export interface FillContext {
   now: number;
   limiter: ShardLimiter;
-  /** Partition keys with records in flight or parked (ordered mode): their later records must wait. */
-  busyKeys: ReadonlyMap<string, number>;
+  /** Partition keys with records in flight or parked (ordered mode, see KeyGate): their later records wait. */
+  busyKeys: { has(key: string): boolean };
   /** Fails a record the aggregator refuses (not expected after validation; never lets it block the rest). */
   reject: (record: PendingRecord, error: unknown) => void;
 }
