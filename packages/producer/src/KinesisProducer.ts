@@ -1,34 +1,23 @@
 import type { Writable } from 'node:stream';
-import { KeyGate } from './collection/KeyGate.js';
-import { RateLimiter } from './collection/RateLimiter.js';
-import { RecordLimits } from './collection/RecordLimits.js';
-import { Scheduler } from './collection/Scheduler.js';
-import { BufferFullError, ConfigurationError, ProducerClosedError, ValidationError } from './errors.js';
+import type { RecordLimits } from './collection/RecordLimits.js';
+import type { Scheduler } from './collection/Scheduler.js';
+import { BufferFullError, ProducerClosedError, ValidationError } from './errors.js';
 import { ProducerEventEmitter, type ProducerEvents } from './events.js';
 import { MetricsRecorder, type ProducerMetrics } from './metrics.js';
-import {
-  DEFAULT_MAX_RECORD_BYTES,
-  LARGEST_MAX_RECORD_BYTES,
-  type ProducerOptions,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
-import type { Pipeline } from './pipeline.js';
-import { Admission, scratch } from './routing/Admission.js';
-import { MapEvents } from './routing/MapEvents.js';
-import { type RefreshReason, ShardRouter } from './routing/ShardRouter.js';
-import { Dispatcher } from './sending/Dispatcher.js';
-import { clientMaxAttempts, Sender } from './sending/Sender.js';
+import { type ProducerOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type Admission, scratch } from './routing/Admission.js';
+import type { RefreshReason } from './routing/ShardRouter.js';
+import { clientMaxAttempts } from './sending/Sender.js';
 import {
   collectOutcomes,
   type PutManyResult,
   type PutOutcomeCallback,
   RecordBatch,
 } from './settlement/RecordBatch.js';
-import { Results } from './settlement/Results.js';
-import { Settlement } from './settlement/Settlement.js';
+import type { Settlement } from './settlement/Settlement.js';
+import { assertBuildsRequests, buildStages, type Stages } from './stages.js';
 import type { FlushResult, ProducerRecord, PutResult, ShardRange } from './types.js';
-import { guardLogger, reportUserCodeError } from './userCode.js';
+import { reportUserCodeError } from './userCode.js';
 import { validateRecord } from './validation.js';
 import { Wakeup } from './Wakeup.js';
 import { createProducerWritable, type ProducerWritableOptions } from './writable.js';
@@ -55,7 +44,7 @@ function captureSettlers(resolve: (result: PutResult) => void, reject: (error: E
  * limiting, retries of failed entries with backoff until a TTL, optional per-key ordering, bounded memory
  * and a per-record result. Every `put` settles exactly once.
  *
- * This class is the public face only; the work is done by the pipeline's stages, wired here:
+ * This class is the public face only; the work is done by the pipeline's stages (wired in stages.ts):
  * put -> routing (Admission, ShardRouter) -> collection (Scheduler, RequestBuilder, RateLimiter, KeyGate) ->
  * sending (Dispatcher, Sender) -> settlement (Results, Settlement, RecordLifecycle).
  */
@@ -64,14 +53,12 @@ export class KinesisProducer extends ProducerEventEmitter {
   readonly streamName: string;
   private readonly options: ResolvedOptions;
   private readonly recorder = new MetricsRecorder();
+  private readonly stages: Stages;
+  // The stages `put` and `flush` use, held directly (hot path).
   private readonly settlement: Settlement;
-  private readonly router: ShardRouter;
-  private readonly limiter: RateLimiter;
   private readonly limits: RecordLimits;
-  private readonly scheduler: Scheduler;
-  private readonly dispatcher: Dispatcher;
   private readonly admission: Admission;
-  private readonly mapEvents: MapEvents;
+  private readonly scheduler: Scheduler;
   private closed = false;
   private closing: Promise<FlushResult> | undefined;
   private readonly wakeup = new Wakeup(() => this.scheduler.tick());
@@ -79,97 +66,22 @@ export class KinesisProducer extends ProducerEventEmitter {
   /** @throws ConfigurationError for an invalid option. */
   constructor(options: ProducerOptions) {
     super();
-    const resolved = resolveOptions(options);
-    this.options = { ...resolved, logger: guardLogger(resolved.logger) };
+    this.options = resolveOptions(options);
     const o = this.options;
     this.streamName = o.streamName ?? o.streamARN?.slice(o.streamARN.lastIndexOf('/') + 1) ?? '';
-    const pipeline: Pipeline = {
-      options: o,
-      recorder: this.recorder,
-      wakeup: this.wakeup,
+    const stages = buildStages(o, this.recorder, this.wakeup, {
       notify: (event, ...args) => this.notify(event, ...args),
       reportInternalError: (where, error) => this.reportInternalError(where, error),
-    };
-    const settlement = new Settlement(o, this.recorder, {
-      drained: () => this.notify('drain'),
-      recordsFailed: (payload) => this.notify('recordsFailed', payload),
-      idle: () => this.wakeup.cancel(),
-    });
-    this.settlement = settlement;
-    const gate = new KeyGate(o.ordered);
-    const limiter = new RateLimiter(o.rateLimitPercent);
-    this.limiter = limiter;
-    this.mapEvents = new MapEvents(pipeline, {
-      router: () => this.router,
-      limiter,
-      limits: () => this.limits,
-      settlement,
-    });
-    const router = new ShardRouter(
-      {
-        client: o.client,
-        streamName: o.streamName,
-        streamARN: o.streamARN,
-        minDelayMs: o.shardMapRefreshMinDelayMs,
-        maxDelayMs: o.shardMapRefreshMaxDelayMs,
-        requestTimeoutMs: o.requestTimeoutMs,
-        recordTtlMs: o.recordTtlMs,
-        refreshIntervalMs: o.shardMapRefreshIntervalMs,
-        reshardResend: o.reshardResend,
-        describeStream: o.maxRecordBytesFromStream,
-        recorder: this.recorder,
-      },
-      {
-        succeed: (record, shardId, sequenceNumber, sub) =>
-          settlement.succeed(record, shardId, sequenceNumber, sub),
-        failAll: (records, error, cause) => settlement.failAll(records, error, cause),
-        unparked: (record) => gate.leave(record),
-        // Through a method of the face, so a test can make exactly this handler fail (largeRecords.test.ts).
-        mapLoaded: (reason, shards) => this.onMapLoaded(reason, shards),
-        mapFailed: (error) => this.mapEvents.failed(error),
-        internalError: (error) => this.reportInternalError('while handling a shard map listing', error),
-        wakeSoon: () => this.wakeup.soon(),
-        wakeAt: (time) => this.wakeup.at(time),
-      },
-    );
-    this.router = router;
-    const limits = new RecordLimits(o, router.shardMap);
-    this.limits = limits;
-    const sender = new Sender({
-      client: o.client,
-      streamName: o.streamName,
-      streamARN: o.streamARN,
-      requestTimeoutMs: o.requestTimeoutMs,
-      maxRequestRetries: o.maxRequestRetries,
-      backoff: { baseDelayMs: o.retryBaseDelayMs, maxDelayMs: o.retryMaxDelayMs },
-    });
-    const results = new Results(pipeline, { settlement, router, limiter, gate });
-    this.dispatcher = new Dispatcher(pipeline, sender, results, router, gate);
-    this.scheduler = new Scheduler(pipeline, {
-      router,
-      limiter,
-      gate,
-      limits,
-      settlement,
-      dispatcher: this.dispatcher,
-    });
-    this.admission = new Admission(pipeline, {
-      settlement,
-      router,
-      limits,
-      scheduler: this.scheduler,
+      // Through a method of the face, so a test can make exactly this handler fail (largeRecords.test.ts).
+      mapLoaded: (reason, shards) => this.onMapLoaded(reason, shards),
       isClosed: () => this.closed,
     });
-    // Every combination of options must be able to build a request: find out here, not in a timer.
-    const largest = o.maxRecordBytesFromStream ? LARGEST_MAX_RECORD_BYTES : o.maxRecordBytes;
-    for (const recordLimit of new Set([Math.min(DEFAULT_MAX_RECORD_BYTES, largest), largest])) {
-      try {
-        limits.newRequestBuilder(recordLimit);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        throw new ConfigurationError(`these options cannot build a request: ${message}`);
-      }
-    }
+    this.stages = stages;
+    this.settlement = stages.settlement;
+    this.limits = stages.limits;
+    this.admission = stages.admission;
+    this.scheduler = stages.scheduler;
+    assertBuildsRequests(o, stages.limits);
     this.warnAboutSdkRetries();
   }
 
@@ -266,7 +178,7 @@ export class KinesisProducer extends ProducerEventEmitter {
       this.closed = true;
       this.settlement.releaseWaiters();
       this.closing = this.flush().then((result) => {
-        this.router.stop();
+        this.stages.router.stop();
         this.wakeup.cancel();
         return result;
       });
@@ -292,13 +204,13 @@ export class KinesisProducer extends ProducerEventEmitter {
     return this.recorder.snapshot({
       pending: this.settlement.count,
       bufferedBytes: this.settlement.bytes,
-      inFlightRequests: this.dispatcher.inFlight,
-      rateLimitByShard: this.limiter.ratios(),
+      inFlightRequests: this.stages.dispatcher.inFlight,
+      rateLimitByShard: this.stages.limiter.ratios(),
     });
   }
 
   private onMapLoaded(reason: RefreshReason, shards: readonly ShardRange[]): void {
-    this.mapEvents.loaded(reason, shards);
+    this.stages.mapEvents.loaded(reason, shards);
   }
 
   /** Reports a bug caught where throwing would end the process (logger error, `warning` event). */

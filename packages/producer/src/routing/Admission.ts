@@ -3,8 +3,8 @@ import type { RecordLimits } from '../collection/RecordLimits.js';
 import type { Scheduler } from '../collection/Scheduler.js';
 import { ProducerClosedError, ProducerError, ServiceError, ValidationError } from '../errors.js';
 import type { Pipeline } from '../pipeline.js';
-import { NO_ATTEMPTS, type PendingRecord } from '../settlement/PendingRecord.js';
 import type { RecordBatch } from '../settlement/RecordBatch.js';
+import { admitted } from '../settlement/RecordLifecycle.js';
 import type { Settlement } from '../settlement/Settlement.js';
 import type { ProducerRecord, PutResult } from '../types.js';
 import { type ValidRecord, validateRecord } from '../validation.js';
@@ -128,24 +128,16 @@ export class Admission {
     slot: number,
   ): void {
     const settlement = this.deps.settlement;
-    const pending: PendingRecord = {
-      seq: settlement.nextSeq++,
-      partitionKey: valid.partitionKey,
-      explicitHashKey: valid.explicitHashKey,
-      data: valid.data,
-      bytes: valid.bytes,
-      receivedAt: now,
-      deadline: now + this.pipeline.options.recordTtlMs,
-      retry: undefined,
-      attempts: NO_ATTEMPTS,
-      sent: false,
-      parked: false,
-      settled: false,
+    const pending = admitted(
+      settlement.nextSeq++,
+      valid,
+      now,
+      this.pipeline.options.recordTtlMs,
       resolve,
       reject,
       batch,
       slot,
-    };
+    );
     valid.data = NO_DATA; // the scratch object must not keep the caller's payload alive
     settlement.admit(pending);
     const buffer = this.deps.router.route(pending);

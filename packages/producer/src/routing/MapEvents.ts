@@ -10,9 +10,9 @@ import type { RefreshReason, ShardRouter } from './ShardRouter.js';
 
 /** What the shard map's outcomes touch. */
 export interface MapEventsDeps {
-  router: () => ShardRouter;
+  router: ShardRouter;
   limiter: RateLimiter;
-  limits: () => RecordLimits;
+  limits: RecordLimits;
   settlement: Settlement;
 }
 
@@ -47,8 +47,8 @@ export class MapEvents {
    * now that it is known, those above it fail as `put` would have failed them (the rest are routed next).
    */
   private checkUnroutedSizes(): void {
-    const limits = this.deps.limits();
-    const router = this.deps.router();
+    const limits = this.deps.limits;
+    const router = this.deps.router;
     const limit = limits.recordLimit();
     const unrouted = router.unrouted;
     if (limit >= LARGEST_MAX_RECORD_BYTES || unrouted.length === 0) return;

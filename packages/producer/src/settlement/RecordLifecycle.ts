@@ -1,6 +1,8 @@
 import type { ClassifiedError } from '../errors.js';
-import type { Attempt } from '../types.js';
+import type { Attempt, PutResult } from '../types.js';
+import type { ValidRecord } from '../validation.js';
 import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './PendingRecord.js';
+import type { RecordBatch } from './RecordBatch.js';
 
 /**
  * The only place a record's life-cycle state changes: buffered -> sent (once) -> answered, then settled, or
@@ -8,6 +10,40 @@ import { NO_ATTEMPTS, type PendingRecord, retryStateOf } from './PendingRecord.j
  * judges it. Every stage reads these fields; only these functions write them, so a transition is found in
  * one file. Plain functions rather than a class: they run once per record on the hot path.
  */
+
+/**
+ * A record accepted by `put`, `putMany` or `putEach` (read from `valid`): buffered, not sent, not settled,
+ * no retry state yet.
+ */
+export function admitted(
+  seq: number,
+  valid: ValidRecord,
+  now: number,
+  ttlMs: number,
+  resolve: (result: PutResult) => void,
+  reject: (error: Error) => void,
+  batch: RecordBatch | undefined,
+  slot: number,
+): PendingRecord {
+  return {
+    seq,
+    partitionKey: valid.partitionKey,
+    explicitHashKey: valid.explicitHashKey,
+    data: valid.data,
+    bytes: valid.bytes,
+    receivedAt: now,
+    deadline: now + ttlMs,
+    retry: undefined,
+    attempts: NO_ATTEMPTS,
+    sent: false,
+    parked: false,
+    settled: false,
+    resolve,
+    reject,
+    batch,
+    slot,
+  };
+}
 
 /** First send of a record: true once, so BufferingTime counts each record once however often it is retried. */
 export function markSent(record: PendingRecord): boolean {
@@ -93,9 +129,4 @@ export function addAttempt(
 /** Settled by its first attempt: records put in the same millisecond may share one frozen attempts array. */
 export function setFirstAttempts(record: PendingRecord, attempts: Attempt[]): void {
   record.attempts = attempts;
-}
-
-/** Whether this is the record's first attempt (it still holds the shared empty array). */
-export function isFirstAttempt(record: PendingRecord): boolean {
-  return record.attempts === NO_ATTEMPTS;
 }
