@@ -3,6 +3,7 @@ import type { ShardBuffer } from '../routing/ShardBuffer.js';
 import type { ShardRouter } from '../routing/ShardRouter.js';
 import type { Dispatcher } from '../sending/Dispatcher.js';
 import type { Settlement } from '../settlement/Settlement.js';
+import type { Wakeup } from '../Wakeup.js';
 import type { KeyGate } from './KeyGate.js';
 import type { RateLimiter } from './RateLimiter.js';
 import type { RecordLimits } from './RecordLimits.js';
@@ -31,6 +32,10 @@ export class Scheduler {
   flushUpTo = -1;
   private readonly readyBytes: number;
   private readonly readyCount: number;
+  // What `buffered` uses, held directly: it runs once per record.
+  private readonly wakeup: Wakeup;
+  private readonly unrouted: ShardBuffer;
+  private readonly lingerMs: number;
   private rotation = 0;
   // The request being built by the running tick: what an internal error there must not lose.
   private building: RequestBuilder | undefined;
@@ -42,15 +47,18 @@ export class Scheduler {
     const o = pipeline.options;
     this.readyBytes = Math.min(READY_BYTES, o.collectionMaxBytes);
     this.readyCount = o.aggregation ? Number.POSITIVE_INFINITY : o.collectionMaxCount;
+    this.wakeup = pipeline.wakeup;
+    this.unrouted = deps.router.unrouted;
+    this.lingerMs = o.maxBufferedTimeMs;
   }
 
   /** A record was buffered at `now`: look at once if its buffer is ready, else when its linger time ends. */
   buffered(buffer: ShardBuffer, now: number): void {
-    const wakeup = this.pipeline.wakeup;
+    const wakeup = this.wakeup;
     // Without a map, tick loads one (or fails the record at once after a non-retriable listing error).
-    if (buffer === this.deps.router.unrouted) wakeup.soon();
+    if (buffer === this.unrouted) wakeup.soon();
     else if (buffer.bytes >= this.readyBytes || buffer.length >= this.readyCount) wakeup.soon();
-    else wakeup.at(now + this.pipeline.options.maxBufferedTimeMs);
+    else wakeup.at(now + this.lingerMs);
   }
 
   private isReady(buffer: ShardBuffer, now: number): boolean {

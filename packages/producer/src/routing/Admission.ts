@@ -39,10 +39,21 @@ export interface AdmissionDeps {
  * waiting for room instead of being refused.
  */
 export class Admission {
+  // What `admit` uses, held directly: it runs once per record.
+  private readonly settlement: Settlement;
+  private readonly router: ShardRouter;
+  private readonly scheduler: Scheduler;
+  private readonly ttlMs: number;
+
   constructor(
     private readonly pipeline: Pipeline,
     private readonly deps: AdmissionDeps,
-  ) {}
+  ) {
+    this.settlement = deps.settlement;
+    this.router = deps.router;
+    this.scheduler = deps.scheduler;
+    this.ttlMs = pipeline.options.recordTtlMs;
+  }
 
   /** Drops the caller's payload from the scratch record (it must not keep it alive). */
   clear(valid: ValidRecord): void {
@@ -127,21 +138,12 @@ export class Admission {
     batch: RecordBatch | undefined,
     slot: number,
   ): void {
-    const settlement = this.deps.settlement;
-    const pending = admitted(
-      settlement.nextSeq++,
-      valid,
-      now,
-      this.pipeline.options.recordTtlMs,
-      resolve,
-      reject,
-      batch,
-      slot,
-    );
+    const settlement = this.settlement;
+    const pending = admitted(settlement.nextSeq++, valid, now, this.ttlMs, resolve, reject, batch, slot);
     valid.data = NO_DATA; // the scratch object must not keep the caller's payload alive
     settlement.admit(pending);
-    const buffer = this.deps.router.route(pending);
+    const buffer = this.router.route(pending);
     buffer.push(pending);
-    this.deps.scheduler.buffered(buffer, now);
+    this.scheduler.buffered(buffer, now);
   }
 }
