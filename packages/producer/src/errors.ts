@@ -142,9 +142,21 @@ const RETRIABLE_CODES = new Set([
   'EAI_AGAIN',
   'ECONNABORTED',
   'UND_ERR_SOCKET',
+  // Ours, not Kinesis's: see MismatchedResponseError.
+  'MismatchedResponse',
 ]);
 
 const TRANSPORT_CODE_PREFIXES = ['ERR_HTTP2_', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_'];
+
+/**
+ * A PutRecords answer whose result count does not match the request's entries: it cannot be mapped back to
+ * records, so the call counts as failed and is retried (the code is in the retriable set above). Internal:
+ * records that exhaust their retries on it carry `SERVICE_ERROR` with `serviceCode` `MismatchedResponse`.
+ */
+export class MismatchedResponseError extends Error {
+  override readonly name = 'MismatchedResponseError';
+  readonly code = 'MismatchedResponse';
+}
 
 /** What the producer needs to know about a failure: a code for metrics, whether to retry, and why. */
 export interface ClassifiedError {

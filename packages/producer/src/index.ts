@@ -1,4 +1,3 @@
-export { type BackoffPolicy, fullJitterDelay } from './backoff.js';
 export {
   BufferFullError,
   ConfigurationError,
@@ -14,6 +13,7 @@ export type { ProducerEvents } from './events.js';
 export { KinesisProducer } from './KinesisProducer.js';
 export type { ProducerMetrics, Stat } from './metrics.js';
 export type { ProducerOptions } from './options.js';
-export type { PutManyResult, PutOutcomeCallback } from './RecordBatch.js';
+export { type BackoffPolicy, fullJitterDelay } from './retry.js';
+export type { PutManyResult, PutOutcomeCallback } from './settlement/RecordBatch.js';
 export type { Attempt, FlushResult, ProducerLogger, ProducerRecord, PutResult, ShardRange } from './types.js';
 export type { ProducerWritableOptions } from './writable.js';

@@ -1,6 +1,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ConfigurationError } from './errors.js';
 import type { ProducerLogger } from './types.js';
+import { guardLogger } from './userCode.js';
 
 const MiB = 1024 * 1024;
 /** The largest record Kinesis accepts on any stream (data plus partition key). */
@@ -201,7 +202,8 @@ export interface ResolvedOptions {
   shardMapRefreshMinDelayMs: number;
   shardMapRefreshMaxDelayMs: number;
   shardMapRefreshIntervalMs: number;
-  logger: ProducerLogger | undefined;
+  /** The caller's logger, guarded (see `guardLogger`): every level present, none that throws. */
+  logger: Required<ProducerLogger> | undefined;
 }
 
 function integer(
@@ -251,7 +253,13 @@ export function resolveOptions(options: ProducerOptions): ResolvedOptions {
     throw new ConfigurationError('streamARN must be an ARN');
   }
   if (logger !== undefined && (typeof logger !== 'object' || logger === null)) {
-    throw new ConfigurationError('logger must be an object with debug/info/warn/error');
+    throw new ConfigurationError('logger must be an object with any of debug/info/warn/error');
+  }
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    const method: unknown = logger?.[level];
+    if (method !== undefined && typeof method !== 'function') {
+      throw new ConfigurationError(`logger.${level} must be a function`);
+    }
   }
   const maxRecordBytesOption =
     options.maxRecordBytes === undefined
@@ -335,6 +343,6 @@ export function resolveOptions(options: ProducerOptions): ResolvedOptions {
       1_000,
       86_400_000,
     ),
-    logger,
+    logger: guardLogger(logger),
   };
 }

@@ -47,12 +47,16 @@ export interface FlushResult {
   failed: number;
 }
 
-/** A pluggable logger. Nothing is logged unless one is given; payloads and credentials never are. */
+/**
+ * A pluggable logger. Nothing is logged unless one is given; payloads and credentials never are. Every
+ * method is optional, as for `@shardline/consumer`'s `Logger` (the same shape): `console`, pino or a logger
+ * with only `warn` and `error` all fit; a level it lacks is not logged.
+ */
 export interface ProducerLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  debug?(message: string, fields?: Record<string, unknown>): void;
+  info?(message: string, fields?: Record<string, unknown>): void;
+  warn?(message: string, fields?: Record<string, unknown>): void;
+  error?(message: string, fields?: Record<string, unknown>): void;
 }
 
 /** An open shard as the producer's shard map knows it. */

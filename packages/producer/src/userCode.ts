@@ -10,14 +10,17 @@ export function reportUserCodeError(what: string, error: unknown): void {
   process.emitWarning(`${what} threw: ${message}`, { code: 'SHARDLINE_PRODUCER_USER_CODE_ERROR' });
 }
 
-/** The logger with every method guarded: a logger that throws is reported and otherwise ignored. */
-export function guardLogger(logger: ProducerLogger | undefined): ProducerLogger | undefined {
+/**
+ * The logger with every method present and guarded: a level the caller's logger lacks is skipped, and a
+ * logger that throws is reported and otherwise ignored.
+ */
+export function guardLogger(logger: ProducerLogger | undefined): Required<ProducerLogger> | undefined {
   if (logger === undefined) return undefined;
   const guard =
     (level: keyof ProducerLogger) =>
     (message: string, fields?: Record<string, unknown>): void => {
       try {
-        logger[level](message, fields);
+        logger[level]?.(message, fields);
       } catch (error) {
         reportUserCodeError(`the producer's logger.${level}`, error);
       }

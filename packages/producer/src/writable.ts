@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { PutOutcomeCallback } from './RecordBatch.js';
+import type { PutOutcomeCallback } from './settlement/RecordBatch.js';
 import type { FlushResult, ProducerRecord } from './types.js';
 
 /** Options of `producer.writable()`. */

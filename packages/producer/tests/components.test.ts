@@ -1,13 +1,13 @@
 import { deaggregate } from '@shardline/aggregation';
 import { describe, expect, it } from 'vitest';
-import { fullJitterDelay, GrowingBackoff } from '../src/backoff.js';
-import { RequestBuilder } from '../src/Collector.js';
+import { RateLimiter, ShardLimiter } from '../src/collection/RateLimiter.js';
+import { RequestBuilder } from '../src/collection/RequestBuilder.js';
 import { classifyError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
-import type { PendingRecord } from '../src/PendingRecord.js';
-import { RateLimiter, ShardLimiter } from '../src/RateLimiter.js';
-import { ShardBuffer } from '../src/ShardBuffer.js';
-import { ShardMap, ShardMapError } from '../src/ShardMap.js';
+import { fullJitterDelay, GrowingBackoff } from '../src/retry.js';
+import { ShardBuffer } from '../src/routing/ShardBuffer.js';
+import { ShardMap, ShardMapError } from '../src/routing/ShardMap.js';
+import type { PendingRecord } from '../src/settlement/PendingRecord.js';
 import { evenShards, FakeKinesis, MAX_KEY, serviceError } from './fakeKinesis.js';
 import { pendingRecord } from './fixtures.js';
 

@@ -1,6 +1,6 @@
 // Builders shared by the producer's unit tests.
 import { KinesisProducer, type ProducerOptions } from '../src/index.js';
-import type { PendingRecord } from '../src/PendingRecord.js';
+import type { PendingRecord } from '../src/settlement/PendingRecord.js';
 import type { FakeKinesis } from './fakeKinesis.js';
 
 let nextSeq = 0;

@@ -4,7 +4,7 @@ import { deaggregate } from '@shardline/aggregation';
 import { type KinesisSimulator, startKinesisSimulator } from '@shardline/testkit';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RequestBuilder } from '../src/Collector.js';
+import { RequestBuilder } from '../src/collection/RequestBuilder.js';
 import {
   ConfigurationError,
   KinesisProducer,

@@ -14,7 +14,7 @@ import {
   putRecordsBody,
   sendsAwsJson,
   serializeNatively,
-} from '../src/putRecordsBody.js';
+} from '../src/sending/putRecordsBody.js';
 
 interface Captured {
   body: unknown;

@@ -2,9 +2,9 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { partitionKeyHash } from '@shardline/aggregation';
 import { describe, expect, it } from 'vitest';
 import { MetricsRecorder } from '../src/metrics.js';
-import type { PendingRecord } from '../src/PendingRecord.js';
-import { ShardMap } from '../src/ShardMap.js';
-import { type RouterHost, ShardRouter } from '../src/ShardRouter.js';
+import { ShardMap } from '../src/routing/ShardMap.js';
+import { type RouterHost, ShardRouter } from '../src/routing/ShardRouter.js';
+import type { PendingRecord } from '../src/settlement/PendingRecord.js';
 import type { ShardRange } from '../src/types.js';
 import { pendingRecord } from './fixtures.js';
 

@@ -1,4 +1,4 @@
-import type { FlushResult } from './types.js';
+import type { FlushResult } from '../types.js';
 
 interface FlushWaiter {
   upTo: number;

@@ -5,11 +5,12 @@ import {
   type ProducerError,
   ServiceError,
   withLastError,
-} from './errors.js';
-import type { ProducerEvents } from './events.js';
-import type { MetricsRecorder } from './metrics.js';
+} from '../errors.js';
+import type { ProducerEvents } from '../events.js';
+import type { MetricsRecorder } from '../metrics.js';
+import type { FlushResult, PutResult } from '../types.js';
 import { attemptsOf, type PendingRecord } from './PendingRecord.js';
-import type { FlushResult, PutResult } from './types.js';
+import { markSettled } from './RecordLifecycle.js';
 import { CapacityWaiters, FlushWaiters } from './Waiters.js';
 
 /** Settings of a `Settlement`. */
@@ -164,8 +165,7 @@ export class Settlement {
 
   /** Marks a record settled exactly once and updates everything waiting on it; false if it already was. */
   private settle(record: PendingRecord, success: boolean): boolean {
-    if (record.settled) return false;
-    record.settled = true;
+    if (!markSettled(record)) return false;
     this.count -= 1;
     this.bytes -= record.bytes;
     if (!success) this.recorder.userRecordsFailed += 1;

@@ -1,11 +1,12 @@
 import { partitionKeyHash, partitionKeyHashWords } from '@shardline/aggregation';
-import type { Entry } from './Collector.js';
-import type { ClassifiedError } from './errors.js';
-import type { MetricsRecorder } from './metrics.js';
-import { type PendingRecord, retryStateOf } from './PendingRecord.js';
+import type { Entry } from '../collection/RequestBuilder.js';
+import type { ClassifiedError } from '../errors.js';
+import type { MetricsRecorder } from '../metrics.js';
+import type { PendingRecord } from '../settlement/PendingRecord.js';
+import { markParked, markUnparked, markWrongShard } from '../settlement/RecordLifecycle.js';
+import type { ShardRange } from '../types.js';
 import { ShardBuffer } from './ShardBuffer.js';
 import { type ListingScope, ShardMap, ShardMapError, type ShardMapOptions } from './ShardMap.js';
-import type { ShardRange } from './types.js';
 
 // Scratch for the hash key of the record being routed (routing is synchronous, so one suffices).
 const hashWords = new Uint32Array(4);
@@ -154,7 +155,7 @@ export class ShardRouter {
 
   /** Holds a record stored in a misrouted aggregate until a fresh map tells whether its shard owns it. */
   park(record: PendingRecord, entry: Entry, shardId: string, sequenceNumber: string, index: number): void {
-    record.parked = true;
+    markParked(record);
     this.parked.push({ record, entry, shardId, sequenceNumber, subSequenceNumber: index });
   }
 
@@ -315,22 +316,20 @@ export class ShardRouter {
     }
     for (const p of parked) {
       const { record, shardId, sequenceNumber, subSequenceNumber } = p;
-      record.parked = false;
+      markUnparked(record);
       if (!misplaced(p) && !broken.has(p.entry)) {
         this.host.succeed(record, shardId, sequenceNumber, subSequenceNumber);
       } else {
         // Stored on a shard that does not own its hash key (or next to such a record, in wholeAggregate
         // mode): range-filtering consumers drop it there, so it is sent again to its owner.
-        const last = record.attempts[record.attempts.length - 1];
-        if (last !== undefined) {
-          last.success = false;
-          last.errorCode = 'WrongShard';
-          last.errorMessage = misplaced(p)
+        markWrongShard(
+          record,
+          misplaced(p)
             ? `stored on ${shardId}, which does not own its hash key after a reshard`
-            : `stored on ${shardId} in an aggregate with members of another shard after a reshard`;
-        }
+            : `stored on ${shardId} in an aggregate with members of another shard after a reshard`,
+          now,
+        );
         this.options.recorder.error('WrongShard');
-        retryStateOf(record).notBefore = now;
         this.route(record).insert(record);
       }
       this.host.unparked(record);

@@ -4,10 +4,9 @@ import {
   type PutRecordsRequestEntry,
   type PutRecordsResultEntry,
 } from '@aws-sdk/client-kinesis';
-import pRetry from 'p-retry';
-import { type BackoffPolicy, fullJitterDelay } from './backoff.js';
-import type { Entry } from './Collector.js';
-import { type ClassifiedError, classifyError } from './errors.js';
+import type { Entry } from '../collection/RequestBuilder.js';
+import { type ClassifiedError, classifyError, MismatchedResponseError } from '../errors.js';
+import { type BackoffPolicy, delayBeforeDeadline, fullJitterDelay, sleep } from '../retry.js';
 import { sendsAwsJson, serializeNatively } from './putRecordsBody.js';
 
 /** Settings of a `Sender`. */
@@ -40,15 +39,9 @@ export type SendOutcome =
     }
   | { ok: false; error: ClassifiedError; cause: unknown };
 
-// A PutRecords answer whose entry count does not match the request cannot be mapped back to records; it is
-// treated as a failed call and retried.
-class MismatchedResponseError extends Error {
-  override readonly name = 'InternalFailure';
-}
-
 /**
  * Sends PutRecords requests. Whole-call failures (HTTP errors, throttled calls, timeouts, resets) are retried
- * through p-retry, at most `maxRequestRetries` times, with full-jitter backoff and never past `deadline`;
+ * at most `maxRequestRetries` times, with the package's full-jitter backoff (retry.ts) and never past `deadline`;
  * each try is bounded by `requestTimeoutMs` through an abort signal, which also bounds any retries the
  * caller's SDK client makes inside it. Per-entry failures of a 200 answer are the caller's to retry.
  */
@@ -71,52 +64,48 @@ export class Sender {
       PartitionKey: entry.partitionKey,
       ExplicitHashKey: entry.explicitHashKey,
     }));
-    let startedAt = 0;
     // The SDK may retry inside one of our tries; counting its attempts keeps our backoff from restarting low.
     let sdkAttemptsSoFar = 0;
-    try {
-      return await pRetry(
-        async () => {
-          startedAt = Date.now();
-          const command = new PutRecordsCommand({
-            StreamName: streamName,
-            StreamARN: streamARN,
-            Records: records,
-          });
-          // Our own body, base64 done natively: the SDK's serializer was a top CPU cost (putRecordsBody.ts).
-          if (this.nativeBody) serializeNatively(command);
-          const response = await client.send(command, { abortSignal: AbortSignal.timeout(requestTimeoutMs) });
-          const results = response.Records ?? [];
-          if (results.length !== entries.length) {
-            throw new MismatchedResponseError(
-              `PutRecords answered ${results.length} results for ${entries.length} entries`,
-            );
-          }
-          return {
-            ok: true as const,
-            results,
-            startedAt,
-            durationMs: Date.now() - startedAt,
-            sdkAttempts: response.$metadata.attempts,
-          };
-        },
-        {
-          retries: maxRequestRetries,
-          minTimeout: 0,
-          onFailedAttempt: async ({ error, retriesLeft }) => {
-            const classified = classifyError(error);
-            const sdkAttempts = sdkAttemptsOf(error);
-            sdkAttemptsSoFar += sdkAttempts ?? 1;
-            onFailedTry({ error: classified, startedAt, durationMs: Date.now() - startedAt, sdkAttempts });
-            const delay = fullJitterDelay(sdkAttemptsSoFar - 1, backoff);
-            // Throwing here ends p-retry with this error: not worth retrying, or no time left to.
-            if (!classified.retriable || retriesLeft <= 0 || Date.now() + delay >= deadline) throw error;
-            await new Promise((resolve) => setTimeout(resolve, delay));
-          },
-        },
-      );
-    } catch (error) {
-      return { ok: false, error: classifyError(error), cause: error };
+    for (let retries = 0; ; retries++) {
+      const startedAt = Date.now();
+      try {
+        const command = new PutRecordsCommand({
+          StreamName: streamName,
+          StreamARN: streamARN,
+          Records: records,
+        });
+        // Our own body, base64 done natively: the SDK's serializer was a top CPU cost (putRecordsBody.ts).
+        if (this.nativeBody) serializeNatively(command);
+        const response = await client.send(command, { abortSignal: AbortSignal.timeout(requestTimeoutMs) });
+        const results = response.Records ?? [];
+        if (results.length !== entries.length) {
+          throw new MismatchedResponseError(
+            `PutRecords answered ${results.length} results for ${entries.length} entries`,
+          );
+        }
+        return {
+          ok: true,
+          results,
+          startedAt,
+          durationMs: Date.now() - startedAt,
+          sdkAttempts: response.$metadata.attempts,
+        };
+      } catch (error) {
+        const classified = classifyError(error);
+        const sdkAttempts = sdkAttemptsOf(error);
+        sdkAttemptsSoFar += sdkAttempts ?? 1;
+        onFailedTry({ error: classified, startedAt, durationMs: Date.now() - startedAt, sdkAttempts });
+        const delay = fullJitterDelay(sdkAttemptsSoFar - 1, backoff);
+        // Not worth retrying, out of retries, or no time left to.
+        if (
+          !classified.retriable ||
+          retries >= maxRequestRetries ||
+          delayBeforeDeadline(delay, Date.now(), deadline) === undefined
+        ) {
+          return { ok: false, error: classified, cause: error };
+        }
+        await sleep(delay);
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
-import type { ProducerError } from './errors.js';
-import type { PutResult } from './types.js';
-import { reportUserCodeError } from './userCode.js';
+import type { ProducerError } from '../errors.js';
+import type { PutResult } from '../types.js';
+import { reportUserCodeError } from '../userCode.js';
 
 /**
  * Called once for each record of a `putEach` call when it settles: `error` undefined and `result` set when

@@ -1,8 +1,8 @@
 import { FRAMING_BYTES, isAggregated, RecordAggregator } from '@shardline/aggregation';
-import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES, requestLimitFor } from './options.js';
-import { notBefore, type PendingRecord } from './PendingRecord.js';
+import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES, requestLimitFor } from '../options.js';
+import type { ShardBuffer } from '../routing/ShardBuffer.js';
+import { notBefore, type PendingRecord } from '../settlement/PendingRecord.js';
 import type { ShardLimiter, Take } from './RateLimiter.js';
-import type { ShardBuffer } from './ShardBuffer.js';
 
 // Upper bound of what one user record adds to an aggregate besides its data and partition key: protobuf
 // tags, lengths and table indexes (see the aggregation package's format). Used to close an aggregate
@@ -52,8 +52,8 @@ export type FillStop = 'drained' | 'requestFull' | 'rateLimited';
 export interface FillContext {
   now: number;
   limiter: ShardLimiter;
-  /** Partition keys with records in flight or parked (ordered mode): their later records must wait. */
-  busyKeys: ReadonlyMap<string, number>;
+  /** Partition keys with records in flight or parked (ordered mode, see KeyGate): their later records wait. */
+  busyKeys: { has(key: string): boolean };
   /** Fails a record the aggregator refuses (not expected after validation; never lets it block the rest). */
   reject: (record: PendingRecord, error: unknown) => void;
 }

@@ -5,10 +5,10 @@ import {
   type ListShardsCommandInput,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { GrowingBackoff } from './backoff.js';
-import { type ClassifiedError, classifyError } from './errors.js';
-import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES } from './options.js';
-import type { ShardRange } from './types.js';
+import { type ClassifiedError, classifyError } from '../errors.js';
+import { DEFAULT_MAX_RECORD_BYTES, LARGEST_MAX_RECORD_BYTES } from '../options.js';
+import { delayBeforeDeadline, GrowingBackoff, sleep } from '../retry.js';
+import type { ShardRange } from '../types.js';
 
 const MAX_HASH_KEY = (1n << 128n) - 1n;
 // Bounds one listing: 1,000 pages of up to 1,000 shards is far beyond any stream's shard limit.
@@ -227,7 +227,11 @@ export class ShardMap {
             : classifyError(error, { firstContact: !this.answered });
         this.options.onTryFailed?.(classified);
         const delay = this.backoff.fail();
-        if (!classified.retriable || Date.now() + delay >= deadline || this.abort.signal.aborted) {
+        if (
+          !classified.retriable ||
+          delayBeforeDeadline(delay, Date.now(), deadline) === undefined ||
+          this.abort.signal.aborted
+        ) {
           this.retryAt = Date.now() + delay;
           throw error instanceof ShardMapError ? error : new ShardMapError(classified, error);
         }
@@ -357,20 +361,4 @@ function checkCoverage(ranges: ShardRange[]): void {
       undefined,
     );
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

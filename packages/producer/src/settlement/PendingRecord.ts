@@ -1,6 +1,6 @@
-import type { ClassifiedError } from './errors.js';
+import type { ClassifiedError } from '../errors.js';
+import type { Attempt, PutResult } from '../types.js';
 import type { RecordBatch } from './RecordBatch.js';
-import type { Attempt, PutResult } from './types.js';
 
 /**
  * A user record between `put` and settlement. Internal. Kept small (it lives from `put` to the answer, which

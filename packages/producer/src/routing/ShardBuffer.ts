@@ -1,4 +1,4 @@
-import { notBefore, type PendingRecord } from './PendingRecord.js';
+import { notBefore, type PendingRecord } from '../settlement/PendingRecord.js';
 
 /** What a drain visitor decides for one record. */
 export type DrainDecision = 'take' | 'skip' | 'stop';

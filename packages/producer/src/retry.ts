@@ -1,3 +1,9 @@
+/**
+ * The package's one backoff and its retry helpers. Request retries (sending/Sender.ts), record retries
+ * (settlement/Results.ts) and shard map listings (routing/ShardMap.ts) all ask here how long to wait and
+ * whether that wait still ends before their deadline.
+ */
+
 /** Exponential backoff parameters. */
 export interface BackoffPolicy {
   /** Delay scale of the first retry, in ms. */
@@ -26,6 +32,47 @@ export function fullJitterDelay(
  */
 export function delayBeforeDeadline(delayMs: number, now: number, deadline: number): number | undefined {
   return now + delayMs >= deadline ? undefined : delayMs;
+}
+
+/** Full-jitter settings as the options name them. */
+export interface RetryDelayOptions {
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+}
+
+/**
+ * When the `retry`-th retry (from 0) of something due by `deadline` may start: `now` plus a full-jitter delay,
+ * or `undefined` when that is already at or past the deadline (give up instead of waiting in vain).
+ */
+export function retryAt(
+  retry: number,
+  options: RetryDelayOptions,
+  now: number,
+  deadline: number,
+): number | undefined {
+  const delay = fullJitterDelay(retry, {
+    baseDelayMs: options.retryBaseDelayMs,
+    maxDelayMs: options.retryMaxDelayMs,
+  });
+  const allowed = delayBeforeDeadline(delay, now, deadline);
+  return allowed === undefined ? undefined : now + allowed;
+}
+
+/** Waits `ms`; resolves early (never rejects) when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**
