@@ -29,6 +29,7 @@ export {
   serializeStreamIdentity,
   shardOf,
 } from './leases/leaseKeys.js';
+export type { ShardConsumerState } from './lifecycle/ConsumerStates.js';
 export type { FailingRecord, MetricsSnapshot, ShardMetrics } from './metrics.js';
 export type { KinesisConsumerOptions, ProcessingFailurePolicy, ProcessingRetryOptions } from './options.js';
 export type {
@@ -53,4 +54,4 @@ export type {
   RetrievalOptions,
 } from './retrieval/RetrievalOptions.js';
 export type { StreamList, StreamListSource, StreamSpec } from './streams/StreamTracker.js';
-export type { ExtendedSequenceNumber, InitialPosition, Logger, ShardConsumerState } from './types.js';
+export type { ExtendedSequenceNumber, InitialPosition, Logger } from './types.js';

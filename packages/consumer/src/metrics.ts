@@ -1,4 +1,4 @@
-import type { ShardConsumerState } from './types.js';
+import type { ShardConsumerState } from './lifecycle/ConsumerStates.js';
 
 /** Per-shard figures in a {@link MetricsSnapshot}. */
 export interface ShardMetrics {

@@ -46,6 +46,3 @@ export interface Logger {
   warn?(message: string, fields?: Record<string, unknown>): void;
   error?(message: string, fields?: Record<string, unknown>): void;
 }
-
-/** States a shard consumer goes through (documented with their transitions in lifecycle/ConsumerStates.ts). */
-export type { ShardConsumerState } from './lifecycle/ConsumerStates.js';
