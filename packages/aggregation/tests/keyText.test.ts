@@ -9,6 +9,7 @@ import { decodeValidUtf8, KeyTextDecoder } from '../src/keyText.js';
 import { frame } from './protobuf.js';
 import { lengthDelimited, record } from './wire.js';
 
+const utf8 = (text: string): number[] => [...Buffer.from(text, 'utf8')];
 const sdk = (data: Uint8Array) => ({ Data: data, PartitionKey: 'outer', SequenceNumber: '1' });
 
 // Byte sequences that stress the UTF-8 edge cases: overlong forms, surrogates, beyond U+10FFFF, truncation,
@@ -65,6 +66,60 @@ describe('decodeValidUtf8', () => {
         else expect(text).toBeUndefined();
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('decides on the key alone, whatever bytes follow it in the buffer (its branch-free steps read past end)', () => {
+    // Valid and invalid keys followed by up to six bytes: continuation bytes that would complete a truncated
+    // sequence, leads, ASCII. The key's verdict and string must not depend on them.
+    const after = fc.array(fc.constantFrom(0x80, 0x8f, 0x9f, 0xbf, 0xc3, 0xe4, 0xf0, 0x41, 0x00), {
+      maxLength: 6,
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(anyBytes, fc.string({ unit: 'binary', maxLength: 40 }).map(utf8)),
+        after,
+        (key, tail) => {
+          const bytes = Buffer.from([0x23, ...key, ...tail]);
+          const text = decodeValidUtf8(bytes, 1, 1 + key.length);
+          const alone = Buffer.from(key);
+          if (isUtf8(alone)) expect(text).toBe(alone.toString('utf8'));
+          else expect(text).toBeUndefined();
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('decodes random mixes of 1- to 4-byte characters, at every offset of a view into a larger buffer', () => {
+    const alphabet = [
+      'a',
+      'é',
+      'ß',
+      'ж',
+      'ם',
+      '中',
+      'キ',
+      '한',
+      '€',
+      '\uffff',
+      '😀',
+      '🚀',
+      '\u{10ffff}',
+      '\u0080',
+    ];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), fc.nat(7), (chars, shift) => {
+        const text = chars.join('');
+        const encoded = Buffer.from(text, 'utf8');
+        const backing = Buffer.alloc(encoded.length + 16, 0xbf);
+        encoded.copy(backing, shift);
+        // A Buffer that starts inside its ArrayBuffer, as pooled Buffers do.
+        const bytes = backing.subarray(shift > 0 ? 1 : 0);
+        const start = shift > 0 ? shift - 1 : 0;
+        expect(decodeValidUtf8(bytes, start, start + encoded.length)).toBe(text);
+      }),
+      { numRuns: 2000 },
     );
   });
 
