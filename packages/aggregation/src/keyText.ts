@@ -5,6 +5,8 @@
 // UTF-8 is decoded here; anything else goes back to Node's decoder, so replacement characters for invalid
 // input are exactly what they always were.
 
+import * as buffer from 'node:buffer';
+
 /** Keys longer than this (in bytes) always go to Node's decoder: the scratch below stays small. */
 const MAX_SCRATCH_BYTES = 1024;
 
@@ -38,6 +40,9 @@ const utf8Slice: Slice =
     return this.toString('utf8', start, end);
   };
 
+// node:buffer's isAscii (Node 18.15 and later), looked up so that a runtime without it only loses the fast path.
+const isAscii = (buffer as { isAscii?: (input: Uint8Array) => boolean }).isAscii;
+
 // Buffer's 'utf16le' reads little-endian units; on a big-endian machine the Uint16Array would hold them the
 // other way round, so there every key goes to Node's decoder.
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -52,14 +57,38 @@ export class KeyTextDecoder {
   // The last buffer decoded from, and the same memory as a plain Uint8Array (made once per buffer).
   private source: Buffer | undefined;
   private view: Uint8Array = new Uint8Array(0);
+  // A range of `asciiSource` known to hold only ASCII bytes (see checkAscii); empty when none is.
+  private asciiSource: Buffer | undefined;
+  private asciiStart = 0;
+  private asciiEnd = 0;
 
-  /** Starts a new aggregate in Node's (ASCII-fast) mode. */
+  /** Starts a new aggregate in Node's (ASCII-fast) mode, with no range known to be ASCII. */
   reset(): void {
     this.multiByte = false;
+    this.asciiSource = undefined;
+    this.asciiEnd = 0;
+  }
+
+  /**
+   * Checks, in one native call, whether `bytes[start, end)` is all ASCII; if so, keys inside that range are
+   * then taken as Latin-1, which for ASCII is the same string and which Node makes without the UTF-8
+   * decoder's scan (about 40 against 70 ns for a 114-byte key). Worth it for a range of several keys: the
+   * call and its view cost about 45 ns, the check itself a fraction of a nanosecond per byte.
+   */
+  checkAscii(bytes: Buffer, start: number, end: number): void {
+    if (isAscii === undefined) return;
+    if (isAscii(new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start))) {
+      this.asciiSource = bytes;
+      this.asciiStart = start;
+      this.asciiEnd = end;
+    }
   }
 
   /** The string of the UTF-8 bytes `bytes[start, end)`, exactly as `bytes.toString('utf8', start, end)`. */
   decode(bytes: Buffer, start: number, end: number): string {
+    if (end <= this.asciiEnd && start >= this.asciiStart && bytes === this.asciiSource) {
+      return latin1Slice.call(bytes, start, end);
+    }
     if (this.multiByte) {
       if (bytes !== this.source) {
         this.source = bytes;

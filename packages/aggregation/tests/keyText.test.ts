@@ -185,6 +185,59 @@ describe('deaggregate key tables and records', () => {
     expect(records[1]?.partitionKey).toBe(records[1 + keys.length]?.partitionKey);
   });
 
+  it('decodes runs of key fields checked for ASCII at once exactly as Buffer#toString does', () => {
+    // Runs of keys in both tables, broken by keys of 128 bytes or more (two-byte lengths), holding now and
+    // then a multi-byte or invalid key (the whole run then goes the per-key way), and records in between.
+    const key = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc
+          .string({
+            unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+            maxLength: 140,
+          })
+          .map(utf8),
+      },
+      { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }).map(utf8) },
+      { weight: 1, arbitrary: anyBytes },
+    );
+    const field = fc.record({ table: fc.constantFrom(1, 2), key, recordAfter: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(field, { minLength: 1, maxLength: 30 }), (fields) => {
+        const body: number[] = [];
+        const tables: number[][][] = [[], []];
+        for (const { table, key: bytes, recordAfter } of fields) {
+          body.push(...lengthDelimited(table, bytes));
+          (tables[table - 1] as number[][]).push(bytes);
+          if (recordAfter) body.push(...record(0, 'x'));
+        }
+        const partitionKeys = tables[0] as number[][];
+        const hashKeys = tables[1] as number[][];
+        if (partitionKeys.length === 0) {
+          partitionKeys.push([0x70]);
+          body.push(...lengthDelimited(1, [0x70]));
+        }
+        // One record per table entry, explicit hash keys taken from their table in turn.
+        for (let i = 0; i < partitionKeys.length; i++) {
+          body.push(...record(i, 'd', hashKeys.length > 0 ? i % hashKeys.length : undefined));
+        }
+        const records = deaggregate(sdk(frame(new Uint8Array(body))), { verifyChecksum: false });
+        const decoded = records.slice(-partitionKeys.length);
+        expect(decoded.map((r) => r.partitionKey)).toEqual(
+          partitionKeys.map((k) => Buffer.from(k).toString('utf8')),
+        );
+        expect(decoded.map((r) => r.explicitHashKey)).toEqual(
+          partitionKeys.map((_, i) =>
+            hashKeys.length > 0
+              ? Buffer.from(hashKeys[i % hashKeys.length] as number[]).toString('utf8')
+              : undefined,
+          ),
+        );
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
   it('reads indexes and data lengths of every varint size in the KPL layout, and falls back past them', () => {
     const body: number[] = [...lengthDelimited(1, 'pk'), ...lengthDelimited(2, '7')];
     const sizes = [0, 1, 127, 128, 300, 16_383, 16_384, 70_000];
