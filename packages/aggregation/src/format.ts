@@ -317,13 +317,13 @@ export function decodeAggregate(bytes: Buffer, start: number, end: number): Deco
   return { partitionKeys, explicitHashKeys, recordBounds: bounds, recordCount: count };
 }
 
-/** Fewest keys in a run that {@link checkKeyRun} has checked for ASCII at once. */
-const MIN_ASCII_RUN_KEYS = 4;
+/** Fewest keys in a run that {@link checkKeyRun} has checked at once. */
+const MIN_RUN_KEYS = 4;
 
 /**
  * Finds the run of key table fields that starts with the key `bytes[start, keyEnd)` and continues with fields
  * of either table whose length fits one varint byte (the KPL writes both tables before any record), and has
- * {@link keyText} check it for ASCII in one call if it holds enough keys. The run spans from the first key's
+ * {@link keyText} check it at once (for ASCII, else for valid UTF-8) if it holds enough keys. The run spans from the first key's
  * first byte to the last key's last byte, tags and lengths between them included: those are ASCII too
  * (a length of 128 or more is not, and ends the run). Returns the run's end. Only reads, never fails: the
  * fields are decoded, and checked, as they come.
@@ -339,7 +339,7 @@ function checkKeyRun(bytes: Buffer, start: number, keyEnd: number, end: number):
     runEnd += 2 + length;
     keys++;
   }
-  if (keys >= MIN_ASCII_RUN_KEYS) keyText.checkAscii(bytes, start, runEnd);
+  if (keys >= MIN_RUN_KEYS) keyText.checkRun(bytes, start, runEnd);
   return runEnd;
 }
 

@@ -158,6 +158,57 @@ describe('KeyTextDecoder', () => {
   });
 });
 
+describe('KeyTextDecoder.checkRun', () => {
+  // Keys laid out as the KPL lays out a key table: tag, one-byte length, key; the last key ends the buffer.
+  const layout = (keys: number[][]) => {
+    const bytes: number[] = [];
+    const bounds: [number, number][] = [];
+    for (const key of keys) {
+      bytes.push(0x0a, key.length);
+      bounds.push([bytes.length, bytes.length + key.length]);
+      bytes.push(...key);
+    }
+    return { bytes: Buffer.from(bytes), bounds };
+  };
+  const validKey = fc.string({ unit: 'binary', maxLength: 30 }).map(utf8);
+  const asciiKey = fc.string({ maxLength: 30 }).map(utf8);
+
+  it('decodes the keys of an ASCII, a valid UTF-8 or an invalid run as Buffer#toString does', () => {
+    const runs = fc.oneof(
+      fc.array(asciiKey, { minLength: 1, maxLength: 10 }),
+      fc.array(validKey, { minLength: 1, maxLength: 10 }),
+      fc.array(fc.oneof(validKey, anyBytes), { minLength: 1, maxLength: 10 }),
+    );
+    fc.assert(
+      fc.property(runs, fc.boolean(), (keys, reset) => {
+        const { bytes, bounds } = layout(keys.filter((key) => key.length < 0x80));
+        if (bounds.length === 0) return;
+        const decoder = new KeyTextDecoder();
+        decoder.checkRun(bytes, (bounds[0] as [number, number])[0], bytes.length);
+        // A reset forgets the run: the keys then go the per-key way, with the same result.
+        if (reset) decoder.reset();
+        for (const [start, end] of bounds) {
+          expect(decoder.decode(bytes, start, end)).toBe(bytes.toString('utf8', start, end));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('applies a run only to its own buffer and range', () => {
+    const { bytes, bounds } = layout([utf8('中文'), utf8('ascii'), utf8('€')]);
+    const decoder = new KeyTextDecoder();
+    // Checked from the second key on: ASCII only, yet the keys outside it must still decode as UTF-8.
+    decoder.checkRun(bytes, (bounds[1] as [number, number])[0], (bounds[1] as [number, number])[1]);
+    for (const [start, end] of bounds)
+      expect(decoder.decode(bytes, start, end)).toBe(bytes.toString('utf8', start, end));
+    const other = Buffer.from(bytes);
+    other.write('é', (bounds[1] as [number, number])[0], 'utf8');
+    const [start, end] = bounds[1] as [number, number];
+    expect(decoder.decode(other, start, end)).toBe(other.toString('utf8', start, end));
+  });
+});
+
 describe('deaggregate key tables and records', () => {
   it('decodes ASCII, multi-byte and invalid keys, each shared by several records, as before', () => {
     const invalid = [0x6b, 0xe4, 0xb8, 0x41, 0xc0, 0xaf, 0xed, 0xa0, 0x80]; // truncated, overlong, surrogate
