@@ -288,6 +288,8 @@ export function decodeAggregate(bytes: Buffer, start: number, end: number): Deco
   const explicitHashKeys: string[] = [];
   let bounds = keptBounds;
   let count = 0;
+  // Where the last run of key fields looked at by checkKeyRun ended.
+  let keysLookedAt = 0;
   while (pos < end) {
     const tag = readTag(end);
     if (tag === TAG_RECORDS) {
@@ -304,6 +306,7 @@ export function decodeAggregate(bytes: Buffer, start: number, end: number): Deco
       pos += length;
     } else if (tag === TAG_PARTITION_KEY_TABLE || tag === TAG_EXPLICIT_HASH_KEY_TABLE) {
       const length = readLength(end);
+      if (pos >= keysLookedAt) keysLookedAt = checkKeyRun(bytes, pos, pos + length, end);
       const text = keyText.decode(bytes, pos, pos + length);
       pos += length;
       (tag === TAG_PARTITION_KEY_TABLE ? partitionKeys : explicitHashKeys).push(text);
@@ -312,6 +315,32 @@ export function decodeAggregate(bytes: Buffer, start: number, end: number): Deco
     }
   }
   return { partitionKeys, explicitHashKeys, recordBounds: bounds, recordCount: count };
+}
+
+/** Fewest keys in a run that {@link checkKeyRun} has checked at once. */
+const MIN_RUN_KEYS = 4;
+
+/**
+ * Finds the run of key table fields that starts with the key `bytes[start, keyEnd)` and continues with fields
+ * of either table whose length fits one varint byte (the KPL writes both tables before any record), and has
+ * {@link keyText} check it at once (for ASCII, else for valid UTF-8) if it holds enough keys. The run spans from the first key's
+ * first byte to the last key's last byte, tags and lengths between them included: those are ASCII too
+ * (a length of 128 or more is not, and ends the run). Returns the run's end. Only reads, never fails: the
+ * fields are decoded, and checked, as they come.
+ */
+function checkKeyRun(bytes: Buffer, start: number, keyEnd: number, end: number): number {
+  let runEnd = keyEnd;
+  let keys = 1;
+  while (runEnd + 2 <= end) {
+    const tag = bytes[runEnd];
+    const length = bytes[runEnd + 1] as number;
+    if ((tag !== TAG_PARTITION_KEY_TABLE && tag !== TAG_EXPLICIT_HASH_KEY_TABLE) || length >= 0x80) break;
+    if (runEnd + 2 + length > end) break;
+    runEnd += 2 + length;
+    keys++;
+  }
+  if (keys >= MIN_RUN_KEYS) keyText.checkRun(bytes, start, runEnd);
+  return runEnd;
 }
 
 /**
