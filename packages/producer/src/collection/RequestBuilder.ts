@@ -179,7 +179,8 @@ export class RequestBuilder {
           blocked?.add(record.partitionKey);
           return 'skip';
         }
-        if (this.goesAlone(record.bytes)) {
+        const alone = this.goesAlone(record.bytes);
+        if (alone) {
           // A large record waits for a request of its own (the next one it leads) and holds nothing up: the
           // records behind it keep filling this one. Ordered mode keeps its key's later records behind it.
           if (this.sealed || this.entries.length > 0 || open.length > 0) {
@@ -196,17 +197,7 @@ export class RequestBuilder {
             );
             return 'take';
           }
-          const take = limiter.tryTake(1, record.bytes, now);
-          if (take === undefined) {
-            stop = 'rateLimited';
-            waitMs = limiter.waitMs(1, record.bytes, now);
-            return 'stop';
-          }
-          this.pushSingle(buffer.shardId, record, take);
-          this.sealed = true;
-          return 'take';
-        }
-        if (!this.fits(record.bytes)) {
+        } else if (!this.fits(record.bytes)) {
           stop = 'requestFull';
           return 'stop';
         }
@@ -217,6 +208,7 @@ export class RequestBuilder {
           return 'stop';
         }
         this.pushSingle(buffer.shardId, record, take);
+        if (alone) this.sealed = true; // nothing joins a request a large record leads
         return 'take';
       }
       // Close the open aggregate first if this record might not fit in it.
