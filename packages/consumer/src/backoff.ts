@@ -23,6 +23,18 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+/**
+ * Resolves once `now()` has reached `at`, or early (returning `false`) when `signal` aborts. Timers can fire
+ * up to a millisecond before their delay has passed on `performance.now()`, so a pacing rule ("at most one
+ * call per interval") checks the clock again rather than trusting one timer.
+ */
+export async function sleepUntil(at: number, now: () => number, signal?: AbortSignal): Promise<boolean> {
+  for (let wait = at - now(); wait > 0; wait = at - now()) {
+    if (!(await sleep(Math.ceil(wait), signal))) return false;
+  }
+  return !signal?.aborted;
+}
+
 /** Runs `fn` with at most `limit` calls in flight; resolves when every item is done. Never rejects. */
 export async function forEachLimited<T>(
   items: readonly T[],

@@ -5,7 +5,7 @@ import {
   type SubscribeToShardEvent,
   type SubscribeToShardEventStream,
 } from '@aws-sdk/client-kinesis';
-import { backoffDelay, sleep } from '../backoff.js';
+import { backoffDelay, sleep, sleepUntil } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
 import { PrefetchQueue } from './PrefetchQueue.js';
 import {
@@ -84,8 +84,7 @@ export class FanOutSubscriber implements ShardRecordSource {
     let lastSubscribeAt = Number.NEGATIVE_INFINITY;
     let failures = 0;
     while (!signal.aborted) {
-      const wait = lastSubscribeAt + o.minSubscribeIntervalMs - o.now();
-      if (wait > 0 && !(await sleep(wait, signal))) break;
+      if (!(await sleepUntil(lastSubscribeAt + o.minSubscribeIntervalMs, o.now, signal))) break;
       lastSubscribeAt = o.now();
       const subscription = new AbortController();
       const cancel = (): void => subscription.abort();

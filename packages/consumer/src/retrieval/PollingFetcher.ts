@@ -4,7 +4,7 @@ import {
   type GetShardIteratorCommandInput,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
-import { backoffDelay, sleep } from '../backoff.js';
+import { backoffDelay, sleep, sleepUntil } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
 import type { StreamRef } from '../types.js';
 import { PrefetchQueue } from './PrefetchQueue.js';
@@ -97,8 +97,7 @@ export class PollingFetcher implements ShardRecordSource {
         iterator ??= await this.#getIterator();
         // Pacing: never more than 5 calls/s per shard; idle a while once caught up with the tip.
         const gap = caughtUp ? this.#options.idleTimeBetweenReadsMs : this.#options.minCallIntervalMs;
-        const wait = lastCallAt + gap - now();
-        if (wait > 0 && !(await sleep(wait, signal))) break;
+        if (!(await sleepUntil(lastCallAt + gap, now, signal))) break;
         lastCallAt = now();
         const response = await kinesis.send(
           new GetRecordsCommand({ ShardIterator: iterator, Limit: this.#options.maxRecords, ...this.#arn() }),
