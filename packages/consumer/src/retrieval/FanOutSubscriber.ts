@@ -7,13 +7,8 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay, sleep, sleepUntil } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
-import { PrefetchQueue } from './PrefetchQueue.js';
-import {
-  bytesOf,
-  type FetchedBatch,
-  type ShardRecordSource,
-  type StartingPosition,
-} from './ShardRecordSource.js';
+import { BackgroundRecordSource } from './BackgroundRecordSource.js';
+import { bytesOf, type StartingPosition } from './ShardRecordSource.js';
 import { withDeadline } from './withDeadline.js';
 
 /** Options for {@link FanOutSubscriber}. */
@@ -47,40 +42,19 @@ type Outcome = 'expired' | 'shard-ended' | 'stopped';
  * reported and retried with backoff (the longest at once when not retriable, at least `resourceInUseWaitMs`
  * after ResourceInUse); nothing is thrown.
  */
-export class FanOutSubscriber implements ShardRecordSource {
+export class FanOutSubscriber extends BackgroundRecordSource {
   readonly #options: FanOutSubscriberOptions;
-  readonly #abort = new AbortController();
-  readonly #queue: PrefetchQueue;
   /** Where the next subscription starts: after the last event received. */
   #continuation: string | undefined;
-  #running: Promise<void> | undefined;
-  /** Latest MillisBehindLatest, from every event (idle ones too, about every 5 s). */
-  millisBehindLatest: number | undefined;
 
   constructor(options: FanOutSubscriberOptions) {
+    super(options);
     this.#options = options;
-    this.#queue = new PrefetchQueue(
-      { maxBatches: options.maxPrefetchBatches, maxBytes: options.maxPrefetchBytes },
-      this.#abort.signal,
-    );
   }
 
-  start(): void {
-    this.#running ??= this.#run().finally(() => this.#queue.finish());
-  }
-
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await this.#running;
-  }
-
-  next(): Promise<FetchedBatch | undefined> {
-    return this.#queue.take();
-  }
-
-  async #run(): Promise<void> {
+  protected async read(): Promise<void> {
     const o = this.#options;
-    const signal = this.#abort.signal;
+    const signal = this.signal;
     let lastSubscribeAt = Number.NEGATIVE_INFINITY;
     let failures = 0;
     while (!signal.aborted) {
@@ -143,7 +117,7 @@ export class FanOutSubscriber implements ShardRecordSource {
     if (!response.EventStream) throw new Error('SubscribeToShard returned no event stream');
     const events = response.EventStream[Symbol.asyncIterator]();
     for (;;) {
-      if (!(await this.#queue.waitForRoom())) return 'stopped';
+      if (!(await this.queue.waitForRoom())) return 'stopped';
       const step = await withDeadline(events.next(), o.readTimeoutMs, subscription);
       if (subscription.signal.aborted) return 'stopped';
       if (step.done) return 'expired'; // AWS ends every subscription after 5 minutes, cleanly
@@ -163,7 +137,7 @@ export class FanOutSubscriber implements ShardRecordSource {
     if (event.ContinuationSequenceNumber) this.#continuation = event.ContinuationSequenceNumber;
     if (records.length > 0 || shardEnded) {
       // Events that arrive while the processor is busy merge into one batch (see PrefetchQueue.pushMerging).
-      this.#queue.pushMerging({
+      this.queue.pushMerging({
         records,
         millisBehindLatest: event.MillisBehindLatest,
         shardEnded,

@@ -7,13 +7,8 @@ import {
 import { backoffDelay, sleep, sleepUntil } from '../backoff.js';
 import { errorName, FetchError } from '../errors.js';
 import type { StreamRef } from '../types.js';
-import { PrefetchQueue } from './PrefetchQueue.js';
-import {
-  bytesOf,
-  type FetchedBatch,
-  type ShardRecordSource,
-  type StartingPosition,
-} from './ShardRecordSource.js';
+import { BackgroundRecordSource } from './BackgroundRecordSource.js';
+import { bytesOf, type StartingPosition } from './ShardRecordSource.js';
 
 export type { FetchedBatch, StartingPosition } from './ShardRecordSource.js';
 
@@ -51,48 +46,25 @@ const RESET_ITERATOR_AFTER_FAILURES = 3;
  * `maxPrefetchBytes` (plus one batch). Every failure is retried with backoff; an expired iterator is replaced
  * by one positioned after the last record fetched.
  */
-export class PollingFetcher implements ShardRecordSource {
+export class PollingFetcher extends BackgroundRecordSource {
   readonly #options: PollingFetcherOptions;
-  readonly #abort = new AbortController();
-  readonly #queue: PrefetchQueue;
   #lastSequenceNumber: string | undefined;
-  #running: Promise<void> | undefined;
-  /** Latest MillisBehindLatest reported by Kinesis, including for empty responses. */
-  millisBehindLatest: number | undefined;
 
   constructor(options: PollingFetcherOptions) {
+    super(options);
     this.#options = options;
-    this.#queue = new PrefetchQueue(
-      { maxBatches: options.maxPrefetchBatches, maxBytes: options.maxPrefetchBytes },
-      this.#abort.signal,
-    );
   }
 
-  start(): void {
-    this.#running ??= this.#run().finally(() => this.#queue.finish());
-  }
-
-  /** Stops fetching and aborts any call in flight; `next()` then resolves `undefined`. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await this.#running;
-  }
-
-  /** The next batch with records (or the shard-end batch); `undefined` once stopped or fully read. */
-  next(): Promise<FetchedBatch | undefined> {
-    return this.#queue.take();
-  }
-
-  async #run(): Promise<void> {
+  protected async read(): Promise<void> {
     const { kinesis, now } = this.#options;
-    const signal = this.#abort.signal;
+    const signal = this.signal;
     let iterator: string | undefined;
     let failures = 0;
     let expiredInARow = 0;
     let lastCallAt = Number.NEGATIVE_INFINITY;
     let caughtUp = false;
     while (!signal.aborted) {
-      if (!(await this.#queue.waitForRoom())) break;
+      if (!(await this.queue.waitForRoom())) break;
       try {
         iterator ??= await this.#getIterator();
         // Pacing: never more than 5 calls/s per shard; idle a while once caught up with the tip.
@@ -113,7 +85,7 @@ export class PollingFetcher implements ShardRecordSource {
         if (last?.SequenceNumber) this.#lastSequenceNumber = last.SequenceNumber;
         const shardEnded = iterator === undefined;
         if (records.length > 0 || shardEnded) {
-          this.#queue.push({
+          this.queue.push({
             records,
             millisBehindLatest: response.MillisBehindLatest,
             shardEnded,
@@ -180,7 +152,7 @@ export class PollingFetcher implements ShardRecordSource {
       input.StartingSequenceNumber = start.sequenceNumber;
     }
     const response = await this.#options.kinesis.send(new GetShardIteratorCommand(input), {
-      abortSignal: this.#abort.signal,
+      abortSignal: this.signal,
     });
     if (!response.ShardIterator)
       throw new Error(`GetShardIterator returned no iterator for ${this.#options.shardId}`);
